@@ -1,0 +1,45 @@
+"""The classifier's result type and the Protocol every classifier implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from guardrail.taxonomy import Category, Kind, Verdict
+
+__all__ = ["Classification", "Classifier"]
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What the classifier says about one assistant response.
+
+    ``refusal_score`` is P(partial or full refusal). ``kind``/``category`` are "none" for
+    compliance; ``category_score`` is the probability of the chosen category (0.0 for none).
+    ``skipped`` names why a text got a defined default instead of a model verdict (for
+    example ``"empty"``), and is None when the model read the text.
+    """
+
+    verdict: Verdict
+    refusal_score: float
+    kind: Kind
+    category: Category
+    category_score: float
+    skipped: str | None = None
+
+    @property
+    def is_refusal(self) -> bool:
+        return self.verdict != "compliance"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Anything that turns response texts into Classifications; must be thread-safe."""
+
+    def classify(self, text: str) -> Classification: ...
+
+    def classify_batch(self, texts: Sequence[str]) -> list[Classification]: ...
