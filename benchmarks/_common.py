@@ -1,0 +1,168 @@
+"""Helpers shared by the benchmark scripts: texts, timing statistics, RSS, result files.
+
+Every figure the scripts write is measured in the same run as its reference (the peer model
+or the unguarded app), because the benchmark machine is shared and noisy: absolute numbers
+drift by tens of percent between runs, ratios taken side by side do not.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CACHE_DIR",
+    "DATA_DIR",
+    "RESULTS_DIR",
+    "ROOT",
+    "LatencyStats",
+    "load_completions",
+    "load_labelled",
+    "machine_info",
+    "rss_mib",
+    "stats_ms",
+    "timed",
+    "write_result",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+CACHE_DIR = ROOT / "benchmarks" / ".cache"
+DATA_DIR = Path(os.environ.get("GUARDRAIL_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+
+# Both folders hold the same 450 XSTest prompts answered by ten different chat models: a mix
+# of long compliant answers, short refusals and partial refusals, as a production log would.
+_COMPLETION_GLOBS = (
+    "xstest/model_completions/*.csv",
+    "xstest_replication/model_completions/*.csv",
+)
+
+
+def load_labelled(data_dir: Path = DATA_DIR) -> list[tuple[str, bool]]:
+    """Real assistant responses with the human label: ``(completion, is_refusal)``."""
+    csv.field_size_limit(sys.maxsize)
+    rows: list[tuple[str, bool]] = []
+    files = sorted(p for pattern in _COMPLETION_GLOBS for p in data_dir.glob(pattern))
+    if not files:
+        raise SystemExit(f"no XSTest completion CSVs under {data_dir} (set GUARDRAIL_DATA_DIR)")
+    for path in files:
+        with path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                text = (row.get("completion") or "").strip()
+                if text:
+                    rows.append((text, row.get("final_label", "") != "1_full_compliance"))
+    return rows
+
+
+def load_completions(limit: int | None = None, data_dir: Path = DATA_DIR) -> list[str]:
+    """Real assistant responses (the ``completion`` column), in a stable order."""
+    texts = [text for text, _ in load_labelled(data_dir)]
+    return texts[:limit] if limit else texts
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyStats:
+    """Latency summary in milliseconds."""
+
+    n: int
+    mean_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    # Nearest-rank on the sorted sample: no interpolation, so p99 is a latency that happened.
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(q / 100.0 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def stats_ms(seconds: Iterable[float]) -> LatencyStats:
+    """Summarise durations given in seconds."""
+    values = sorted(s * 1000.0 for s in seconds)
+    return LatencyStats(
+        n=len(values),
+        mean_ms=statistics.fmean(values) if values else float("nan"),
+        p50_ms=_percentile(values, 50),
+        p90_ms=_percentile(values, 90),
+        p99_ms=_percentile(values, 99),
+        max_ms=values[-1] if values else float("nan"),
+    )
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident set size of a process from /proc (no psutil dependency)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("VmRSS not found in /proc status")
+
+
+def _load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine_info() -> dict[str, Any]:
+    """What a reader needs to judge a figure: cores, CPU, load when measured, versions."""
+    import onnxruntime
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), ""
+            )
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "load_average_1_5_15": _load_average(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def write_result(name: str, payload: dict[str, Any], command: str | None = None) -> Path:
+    """Write ``benchmarks/results/<name>.json`` with the run's date, command and machine."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": name,
+        "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command or " ".join(["python", *sys.argv]),
+        "machine": machine_info(),
+        **payload,
+    }
+    path = RESULTS_DIR / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def timed(fn: Any, *args: Any) -> tuple[Any, float]:
+    """Call ``fn(*args)`` and return its result with the wall time in seconds."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0

@@ -1,0 +1,172 @@
+"""Serve the stand-in LLM app, guarded or not, with uvicorn in its own process.
+
+The load generator and the server must not share an interpreter (the client's own CPU time
+would be charged to the middleware), so each benchmark starts this module as a subprocess:
+
+    python -m benchmarks._serve --mode guarded|unguarded [--delay 0.05] [--model-dir DIR]
+
+It binds 127.0.0.1 on a free port (port 0, no race), prints ``PORT <n>`` once it is
+listening, and serves until terminated. ``GET /_bench/rss`` answers the server's resident
+memory in MiB, outside the guard, so memory can be sampled under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import ROOT, load_labelled, rss_mib
+from benchmarks._upstream import ChatUpstream
+
+__all__ = ["Server", "build_app", "serve", "start_server"]
+
+ASGIApp = Any
+
+
+class _RssProbe:
+    """Answers ``/_bench/rss`` itself and hands every other request to the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/_bench/rss":
+            body = json.dumps({"rss_mib": rss_mib()}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def build_app(
+    mode: str,
+    *,
+    delay_s: float,
+    model_dir: Path | None = None,
+    policy: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> ASGIApp:
+    """The stand-in app, wrapped in GuardrailMiddleware when ``mode`` is ``guarded``."""
+    upstream = ChatUpstream([text for text, _ in load_labelled()], delay_s=delay_s)
+    if mode == "unguarded":
+        return _RssProbe(upstream)
+    from guardrail import GuardrailMiddleware, RefusalClassifier
+
+    classifier = RefusalClassifier.load(model_dir=model_dir, threads=1)
+    kwargs: dict[str, Any] = dict(options or {})
+    if policy:
+        kwargs["policy"] = policy
+    return _RssProbe(GuardrailMiddleware(upstream, classifier=classifier, **kwargs))
+
+
+def serve(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["guarded", "unguarded"], required=True)
+    parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--policy", default=None)
+    parser.add_argument("--options", default="{}", help="GuardrailMiddleware options as JSON")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    app = build_app(
+        args.mode,
+        delay_s=args.delay,
+        model_dir=args.model_dir,
+        policy=args.policy,
+        options=json.loads(args.options),
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        backlog=2048,
+        timeout_keep_alive=60,
+    )
+    server = uvicorn.Server(config)
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    asyncio.run(server.serve(sockets=[sock]))
+    return 0
+
+
+@dataclass
+class Server:
+    """A running benchmark server subprocess."""
+
+    mode: str
+    port: int
+    process: subprocess.Popen[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def start_server(
+    mode: str,
+    *,
+    delay_s: float = 0.05,
+    model_dir: Path | None = None,
+    policy: str | None = None,
+    options: dict[str, Any] | None = None,
+    timeout_s: float = 120.0,
+) -> Iterator[Server]:
+    """Start ``_serve`` in a subprocess, wait for its port, and stop it on exit."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks._serve",
+        "--mode",
+        mode,
+        "--delay",
+        str(delay_s),
+        "--options",
+        json.dumps(options or {}),
+    ]
+    if model_dir is not None:
+        cmd += ["--model-dir", str(model_dir)]
+    if policy is not None:
+        cmd += ["--policy", policy]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server prints its port or dies
+        if not line.startswith("PORT ") or time.monotonic() > deadline:
+            raise RuntimeError(f"benchmark server ({mode}) did not start: {line!r}")
+        yield Server(mode, int(line.split()[1]), proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())

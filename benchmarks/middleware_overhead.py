@@ -1,0 +1,199 @@
+"""What GuardrailMiddleware costs a chat service (issue #3's overhead figure).
+
+The same stand-in app (answers after 50 ms with real XSTest responses, about 45 % refusals,
+as chat-completion JSON or an SSE stream) is measured unguarded and guarded (the real model,
+the bundled default policy: monitor only, so no retry changes the work done), in alternating
+rounds so that machine noise hits both alike:
+
+- in-process: httpx's ASGITransport, no sockets;
+- over HTTP: uvicorn in a subprocess on a free port, httpx clients in this process.
+
+Reported: throughput ratio guarded/unguarded (target >= 0.8), p50/p99 latency and added
+p50 (target <= 10 ms), added time-to-first-byte of streams, and the per-request overhead at
+concurrency 1 (no queueing).
+
+    python -m benchmarks.middleware_overhead [--requests 2000] [--concurrency 32] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks._common import load_labelled, stats_ms, write_result
+from benchmarks._load import LoadRun, run_load
+from benchmarks._serve import build_app, start_server
+
+__all__ = ["main", "summarize"]
+
+_TARGET_RATIO = 0.8
+_TARGET_ADDED_P50_MS = 10.0
+
+
+def picks_for(n: int, seed: int = 1) -> list[int]:
+    """``n`` response indices, a seeded shuffle of the whole pool (answers and refusals)."""
+    pool = list(range(len(load_labelled())))
+    random.Random(seed).shuffle(pool)
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def summarize(run: LoadRun) -> dict[str, Any]:
+    """Throughput, latency and (streams) TTFB of one run; failed requests counted apart."""
+    ok = [r for r in run.results if r.status == 200 and r.error is None]
+    ttfb = [r.ttfb_s for r in ok if r.ttfb_s is not None]
+    return {
+        "requests": len(run.results),
+        "failed": len(run.results) - len(ok),
+        "throughput_rps": run.throughput,
+        "latency": stats_ms(r.latency_s for r in ok).as_dict(),
+        "ttfb": stats_ms(ttfb).as_dict() if ttfb else None,
+    }
+
+
+def _compare(unguarded: list[dict[str, Any]], guarded: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-round ratios, then their median: each pair of rounds ran back to back."""
+    ratios = [
+        g["throughput_rps"] / u["throughput_rps"] for u, g in zip(unguarded, guarded, strict=True)
+    ]
+    added50 = [
+        g["latency"]["p50_ms"] - u["latency"]["p50_ms"]
+        for u, g in zip(unguarded, guarded, strict=True)
+    ]
+    added99 = [
+        g["latency"]["p99_ms"] - u["latency"]["p99_ms"]
+        for u, g in zip(unguarded, guarded, strict=True)
+    ]
+    out: dict[str, Any] = {
+        "throughput_ratio": statistics.median(ratios),
+        "throughput_ratio_rounds": ratios,
+        "added_p50_ms": statistics.median(added50),
+        "added_p99_ms": statistics.median(added99),
+        "unguarded_rounds": unguarded,
+        "guarded_rounds": guarded,
+    }
+    if unguarded[0]["ttfb"] is not None:
+        out["added_ttfb_p50_ms"] = statistics.median(
+            g["ttfb"]["p50_ms"] - u["ttfb"]["p50_ms"]
+            for u, g in zip(unguarded, guarded, strict=True)
+        )
+        out["added_ttfb_p99_ms"] = statistics.median(
+            g["ttfb"]["p99_ms"] - u["ttfb"]["p99_ms"]
+            for u, g in zip(unguarded, guarded, strict=True)
+        )
+    out["met_throughput"] = out["throughput_ratio"] >= _TARGET_RATIO
+    out["met_added_p50"] = out["added_p50_ms"] <= _TARGET_ADDED_P50_MS
+    return out
+
+
+async def _rounds(
+    urls: dict[str, str],
+    transports: dict[str, httpx.AsyncBaseTransport | None],
+    picks: list[int],
+    stream: bool,
+    concurrency: int,
+    rounds: int,
+) -> dict[str, Any]:
+    streams = [stream] * len(picks)
+    warm = picks[: min(64, len(picks))]
+    for mode in ("unguarded", "guarded"):  # warm-up: connections, allocator, ORT kernels
+        await run_load(
+            urls[mode], warm, [stream] * len(warm), concurrency, transport=transports[mode]
+        )
+    res: dict[str, list[dict[str, Any]]] = {"unguarded": [], "guarded": []}
+    for r in range(rounds):
+        order = ("unguarded", "guarded") if r % 2 == 0 else ("guarded", "unguarded")
+        for mode in order:
+            run = await run_load(
+                urls[mode], picks, streams, concurrency, transport=transports[mode]
+            )
+            res[mode].append(summarize(run))
+    return _compare(res["unguarded"], res["guarded"])
+
+
+async def _in_process(
+    picks: list[int], concurrency: int, rounds: int, delay: float, model_dir: Path | None
+) -> dict[str, Any]:
+    apps = {m: build_app(m, delay_s=delay, model_dir=model_dir) for m in ("unguarded", "guarded")}
+    transports: dict[str, httpx.AsyncBaseTransport | None] = {
+        m: httpx.ASGITransport(app=a) for m, a in apps.items()
+    }
+    urls = dict.fromkeys(apps, "http://bench")
+    return {
+        "json": await _rounds(urls, transports, picks, False, concurrency, rounds),
+        "sse": await _rounds(urls, transports, picks, True, concurrency, rounds),
+    }
+
+
+def _over_http(
+    picks: list[int],
+    concurrency: int,
+    rounds: int,
+    delay: float,
+    model_dir: Path | None,
+    sequential: int,
+) -> dict[str, Any]:
+    with (
+        start_server("unguarded", delay_s=delay) as plain,
+        start_server("guarded", delay_s=delay, model_dir=model_dir) as guarded,
+    ):
+        urls = {"unguarded": plain.url, "guarded": guarded.url}
+        none: dict[str, httpx.AsyncBaseTransport | None] = dict.fromkeys(urls)
+        out = {
+            "json": asyncio.run(_rounds(urls, none, picks, False, concurrency, rounds)),
+            "sse": asyncio.run(_rounds(urls, none, picks, True, concurrency, rounds)),
+        }
+        seq = picks[:sequential]
+        out["concurrency_1_json"] = asyncio.run(_rounds(urls, none, seq, False, 1, rounds))
+        out["concurrency_1_sse"] = asyncio.run(_rounds(urls, none, seq, True, 1, rounds))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="GuardrailMiddleware overhead vs the same app")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sequential", type=int, default=200, help="requests at concurrency 1")
+    parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--skip-in-process", action="store_true")
+    args = parser.parse_args(argv)
+
+    picks = picks_for(args.requests)
+    payload: dict[str, Any] = {
+        "requests_per_round": args.requests,
+        "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "upstream_delay_s": args.delay,
+        "policy": "bundled default (monitor only)",
+    }
+    if not args.skip_in_process:
+        payload["in_process"] = asyncio.run(
+            _in_process(picks, args.concurrency, args.rounds, args.delay, args.model_dir)
+        )
+    payload["http"] = _over_http(
+        picks, args.concurrency, args.rounds, args.delay, args.model_dir, args.sequential
+    )
+    path = write_result("middleware_overhead", payload)
+    for where in ("in_process", "http"):
+        for kind, figure in payload.get(where, {}).items():
+            line = (
+                f"{where:10s} {kind:18s} ratio {figure['throughput_ratio']:.3f} "
+                f"added p50 {figure['added_p50_ms']:.2f} ms p99 {figure['added_p99_ms']:.2f} ms"
+            )
+            if "added_ttfb_p50_ms" in figure:
+                line += f" ttfb +{figure['added_ttfb_p50_ms']:.2f} ms"
+            print(line)
+    print(f"-> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

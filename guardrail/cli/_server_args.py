@@ -1,0 +1,56 @@
+"""Options shared by the commands that run a server (``demo`` and ``serve``)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_server_arguments", "port_number", "positive_float"]
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, log_format: str) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=port,
+        help=f"port to listen on; 0 picks a free one and prints it (default: {port})",
+    )
+    parser.add_argument(
+        "--model-dir", help="classifier model directory (default: the bundled model)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default=log_format,
+        help=f"structured log format on stderr (default: {log_format})",
+    )
+    parser.add_argument("--log-level", default="info", help="log level (default: info)")
+    parser.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=30,
+        metavar="SECONDS",
+        help="on SIGTERM, wait this long for in-flight requests (default: 30)",
+    )

@@ -1,0 +1,191 @@
+"""One call of the wrapped app: what it sent, held back until the exchange decides.
+
+An ``Attempt`` is the ``send`` the wrapped app gets. It holds ``http.response.start`` and
+the body (a JSON body whole; a stream up to the hold-back window), asks the exchange what
+to do, and then forwards, discards (for a retry, keeping the rest as a fallback) or
+swallows (after the exchange answered with its own response) what follows.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from starlette.types import Message
+
+from guardrail.middleware._headers import content_encoding, content_type
+from guardrail.middleware._sse import SseParser, window_complete
+from guardrail.middleware.adapters import StreamCollector
+
+if TYPE_CHECKING:
+    from guardrail.middleware._exchange import Exchange
+
+__all__ = ["Attempt", "Mode"]
+
+_log = logging.getLogger("guardrail.middleware")
+
+
+class Mode(enum.Enum):
+    WAIT_START = "wait_start"  # nothing received yet
+    BUFFER = "buffer"  # holding a complete-body response (JSON, plain text)
+    HOLD = "hold"  # holding the start of a stream
+    FORWARD = "forward"  # committed: every message goes to the client as it comes
+    DISCARD = "discard"  # a retry follows: keep the rest as a fallback, send nothing
+    SWALLOW = "swallow"  # the client already has its answer: drop the rest
+
+
+class Attempt:
+    """The send callable of one attempt; ``number`` 1 is the first call of the app."""
+
+    def __init__(self, exchange: Exchange, number: int) -> None:
+        self.exchange = exchange
+        self.number = number
+        self.mode = Mode.WAIT_START
+        self.start: Message | None = None
+        self.held: list[Message] = []
+        self.held_bytes = 0
+        self.body_complete = False  # the last body message (more_body False) arrived
+        self.fallback_ok = True  # everything received fits in memory (usable as fallback)
+        self.collector: StreamCollector | None = None
+        self.parser: SseParser | None = None
+        self.retry_body: bytes | None = None
+        self.overflowed = False  # a released stream grew past max_response_bytes
+        self.broken = False  # the stream collector raised: the stream is not read further
+        self.was_stream = False
+        self.seconds_in_send = 0.0
+        self._body: bytes | None = None
+
+    @property
+    def is_stream(self) -> bool:
+        return self.was_stream
+
+    @property
+    def status(self) -> int:
+        return int(self.start["status"]) if self.start is not None else 500
+
+    def body(self) -> bytes:
+        """The held body bytes, joined once and kept (held messages no longer change)."""
+        if self._body is None or not self.body_complete:
+            self._body = b"".join(m.get("body", b"") for m in self.held)
+        return self._body
+
+    async def __call__(self, message: Message) -> None:
+        started = time.perf_counter()
+        try:
+            await self._receive(message)
+        finally:
+            self.seconds_in_send += time.perf_counter() - started
+
+    async def _receive(self, message: Message) -> None:
+        mode = self.mode
+        if mode is Mode.FORWARD:
+            await self.exchange.send_client(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.body_complete = True
+            if self.parser is not None and message["type"] == "http.response.body":
+                # Text for the end-of-stream classification, bounded like a buffered body.
+                self.held_bytes += len(message.get("body", b""))
+                if self.held_bytes > self.exchange.options.max_response_bytes:
+                    self.parser = self.collector = None
+                    self.overflowed = True
+                else:
+                    self._collect(message)
+                    if self.broken:
+                        self.parser = self.collector = None
+        elif mode is Mode.WAIT_START:
+            await self._on_start(message)
+        elif mode is Mode.DISCARD:
+            self._keep(message)
+        elif mode is Mode.SWALLOW:
+            return
+        elif message["type"] != "http.response.body":
+            # Trailers, pathsend and other extensions: nothing to classify; stop holding.
+            await self.exchange.release(self, skipped="unsupported")
+            await self.exchange.send_client(message)
+        elif mode is Mode.BUFFER:
+            self._keep(message)
+            if self.held_bytes > self.exchange.options.max_response_bytes:
+                await self.exchange.release(self, skipped="too_large")
+            elif self.body_complete:
+                await self.exchange.on_complete_body(self)
+        else:
+            await self._on_stream_chunk(message)
+
+    async def _on_start(self, message: Message) -> None:
+        if message["type"] != "http.response.start":
+            self.mode = Mode.FORWARD
+            await self.exchange.send_client(message)
+            return
+        self.start = message
+        adapter = self.exchange.route.adapter
+        media = content_type(message).partition(";")[0].strip().lower()
+        if not 200 <= self.status < 300:
+            await self.exchange.on_unguarded_start(self, skipped=None)
+        elif content_encoding(message) not in ("", "identity"):
+            await self.exchange.on_unguarded_start(self, skipped="encoded")
+        elif media == "text/event-stream":
+            collector = adapter.stream_collector()
+            if collector is None:
+                await self.exchange.on_unguarded_start(self, skipped="unsupported")
+            else:
+                self.collector, self.parser, self.mode = collector, SseParser(), Mode.HOLD
+                self.was_stream = True
+        elif adapter.accepts(media):
+            self.mode = Mode.BUFFER
+        else:
+            await self.exchange.on_unguarded_start(self, skipped="unsupported")
+
+    async def _on_stream_chunk(self, message: Message) -> None:
+        self._keep(message)
+        self._collect(message)
+        assert self.collector is not None and self.parser is not None
+        options = self.exchange.options
+        texts = self.texts()
+        if self.parser.invalid or self.broken or self.collector.unsupported:
+            await self.exchange.release(self, skipped="unsupported")
+        elif self.collector.tool_call_first and not texts:
+            await self.exchange.release(self, skipped=None)  # a tool call: nothing to judge
+        elif self.held_bytes > options.max_response_bytes:
+            await self.exchange.release(self, skipped="too_large")
+        elif self.body_complete or any(
+            window_complete(t, options.stream_window_min_chars, options.stream_window_max_chars)
+            for t in texts
+        ):
+            await self.exchange.on_stream_window(self)
+
+    def _keep(self, message: Message) -> None:
+        if message["type"] == "http.response.body":
+            self.held_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.body_complete = True
+        if self.mode is Mode.DISCARD and self.held_bytes > self.exchange.options.max_response_bytes:
+            # Too big to keep as a fallback; keep draining so the app finishes cleanly.
+            self.fallback_ok = False
+            self.held.clear()
+            return
+        if self.fallback_ok:
+            self.held.append(message)
+
+    def _collect(self, message: Message) -> None:
+        assert self.parser is not None and self.collector is not None
+        final = not message.get("more_body", False)
+        try:
+            for event in self.parser.feed(message.get("body", b""), final=final):
+                self.collector.feed(event)
+        except Exception:
+            # A collector bug must not cost the client its answer: stop reading the stream.
+            _log.exception("guardrail stream collector failed; the stream passes unread")
+            self.broken = True
+
+    def texts(self) -> tuple[str, ...]:
+        """The stream's text so far, one entry per choice (empty once reading failed)."""
+        if self.collector is None or self.broken:
+            return ()
+        try:
+            return self.collector.texts()
+        except Exception:
+            _log.exception("guardrail stream collector failed; the stream passes unread")
+            self.broken = True
+            return ()

@@ -1,0 +1,146 @@
+"""Classification off the event loop: a bounded worker pool that micro-batches requests.
+
+Requests queue their texts; at most ``max_concurrency`` worker threads run the classifier.
+A worker takes everything queued when it becomes free (up to ``max_batch`` texts) into one
+``classify_batch`` call, so under load concurrent requests share a batch without anyone
+waiting for a batch to fill: an idle pool starts on the first request at once. The
+classifier must be thread-safe (the ``Classifier`` Protocol says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from guardrail.classification import Classification, Classifier
+from guardrail.outcome import SkipReason
+
+__all__ = ["InferencePool", "InferenceResult"]
+
+_log = logging.getLogger("guardrail.middleware")
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    """Classifications of the texts asked for, or why there are none, and the time it took."""
+
+    classifications: tuple[Classification, ...]
+    skipped: SkipReason | None
+    seconds: float
+
+
+@dataclass(slots=True)
+class _Job:
+    texts: Sequence[str]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[Classification]]
+
+
+def _settle(job: _Job, result: list[Classification] | BaseException) -> None:
+    # Runs on the job's event loop; the waiter may have timed out and cancelled meanwhile.
+    if job.future.done():
+        return
+    if isinstance(result, BaseException):
+        job.future.set_exception(result)
+    else:
+        job.future.set_result(result)
+
+
+def _deliver(job: _Job, result: list[Classification] | BaseException) -> None:
+    # A closed event loop raises RuntimeError: its waiter is gone, nobody needs the result.
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(_settle, job, result)
+
+
+class InferencePool:
+    """Shared by all requests of one middleware; safe to use from several event loops."""
+
+    def __init__(self, classifier: Classifier, *, max_concurrency: int, max_batch: int) -> None:
+        self._classifier = classifier
+        self._max_concurrency = max_concurrency
+        self._max_batch = max_batch
+        self._start()
+
+    def _start(self) -> None:
+        # Also run in a forked child (gunicorn --preload): threads and locks do not survive
+        # fork, so a child starts with a pool of its own.
+        self._pid = os.getpid()
+        self._executor = ThreadPoolExecutor(
+            self._max_concurrency, thread_name_prefix="guardrail-infer"
+        )
+        self._lock = threading.Lock()
+        self._queue: deque[_Job] = deque()
+        self._workers = 0
+
+    async def classify(self, texts: Sequence[str], timeout: float) -> InferenceResult:
+        """Classify ``texts``; on timeout or classifier error report the skip reason instead."""
+        started = time.perf_counter()
+        if self._pid != os.getpid():
+            self._start()
+        loop = asyncio.get_running_loop()
+        job = _Job(texts, loop, loop.create_future())
+        with self._lock:
+            self._queue.append(job)
+            spawn = self._workers < self._max_concurrency
+            if spawn:
+                self._workers += 1
+        if spawn:
+            self._executor.submit(self._work)
+        try:
+            async with asyncio.timeout(timeout):
+                results = await job.future
+        except TimeoutError:
+            # The job may still be queued: a cancelled future is skipped by the worker.
+            job.future.cancel()
+            return InferenceResult((), "timeout", time.perf_counter() - started)
+        except Exception:
+            _log.exception("guardrail classifier failed; the response passes unclassified")
+            return InferenceResult((), "error", time.perf_counter() - started)
+        return InferenceResult(tuple(results), None, time.perf_counter() - started)
+
+    def _take(self) -> list[_Job]:
+        with self._lock:
+            jobs: list[_Job] = []
+            count = 0
+            while self._queue:
+                job = self._queue[0]
+                if job.future.cancelled():
+                    self._queue.popleft()
+                    continue
+                if jobs and count + len(job.texts) > self._max_batch:
+                    break
+                jobs.append(self._queue.popleft())
+                count += len(job.texts)
+            if not jobs:
+                self._workers -= 1
+            return jobs
+
+    def _work(self) -> None:
+        while jobs := self._take():
+            texts = [t for job in jobs for t in job.texts]
+            try:
+                flat = self._classifier.classify_batch(texts)
+                if len(flat) != len(texts):
+                    raise RuntimeError(
+                        f"classify_batch returned {len(flat)} results for {len(texts)} texts"
+                    )
+            except Exception as exc:  # handed to every waiter, which reports skip "error"
+                for job in jobs:
+                    _deliver(job, exc)
+                continue
+            at = 0
+            for job in jobs:
+                _deliver(job, list(flat[at : at + len(job.texts)]))
+                at += len(job.texts)
+
+    def close(self) -> None:
+        """Stop the worker threads once queued work is done."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,149 @@
+"""``GuardrailOptions``: the middleware's immutable configuration, validated at construction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+from guardrail.errors import ConfigError
+from guardrail.middleware.adapters import ADAPTERS, ApiAdapter
+
+__all__ = ["DEFAULT_ROUTES", "GuardrailOptions"]
+
+#: Guarded path templates and their adapter, unless ``routes`` says otherwise.
+DEFAULT_ROUTES: Mapping[str, str | ApiAdapter] = MappingProxyType(
+    {
+        "/v1/chat/completions": "openai_chat",
+        "/chat/completions": "openai_chat",
+        "/v1/responses": "responses",
+        "/v1/messages": "anthropic",
+    }
+)
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GuardrailOptions:
+    """How the middleware guards; every field is checked when the middleware is built.
+
+    ``routes`` maps path templates (``/v1/messages``, ``/{tenant}/v1/messages``: a
+    ``{name}`` matches one path segment) to an adapter name (``openai_chat``, ``responses``,
+    ``anthropic``, ``plain_text``) or an ``ApiAdapter`` object. Only POST requests to these
+    paths are guarded; everything else passes straight through.
+
+    A streamed answer is held back until its text has a sentence end at or after
+    ``stream_window_min_chars``, or reaches ``stream_window_max_chars``, or the stream ends.
+    ``max_request_bytes`` bounds the request body kept for retries and
+    ``max_response_bytes`` the response kept for classification; larger ones stream through
+    unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
+    per-request classification deadline (skip reason ``timeout``); ``max_concurrency``
+    classifier threads serve all requests, batching up to ``max_batch_texts`` texts.
+    ``models`` is the model-name label allow-list handed to the default recorder;
+    ``log_content`` puts excerpts of ``excerpt_chars`` characters into outcomes.
+    """
+
+    routes: Mapping[str, str | ApiAdapter] = field(default_factory=lambda: DEFAULT_ROUTES)
+    max_request_bytes: int = 4 * _MIB
+    max_response_bytes: int = 4 * _MIB
+    stream_window_min_chars: int = 24
+    stream_window_max_chars: int = 320
+    classify_timeout: float = 1.0
+    max_concurrency: int = 4
+    max_batch_texts: int = 32
+    models: tuple[str, ...] = ()
+    log_content: bool = False
+    excerpt_chars: int = 200
+    block_message: str = "This response was withheld by the service's content policy."
+    unavailable_message: str = "The response could not be checked and was withheld."
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for name in (
+            "max_request_bytes",
+            "max_response_bytes",
+            "stream_window_min_chars",
+            "stream_window_max_chars",
+            "max_concurrency",
+            "max_batch_texts",
+            "excerpt_chars",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if not problems and self.stream_window_min_chars > self.stream_window_max_chars:
+            problems.append(
+                f"stream_window_min_chars ({self.stream_window_min_chars}) must not exceed "
+                f"stream_window_max_chars ({self.stream_window_max_chars})"
+            )
+        timeout = self.classify_timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            problems.append(
+                f"classify_timeout must be a positive number of seconds, got {timeout!r}"
+            )
+        if not isinstance(self.log_content, bool):
+            problems.append(f"log_content must be True or False, got {self.log_content!r}")
+        if isinstance(self.models, str) or not all(isinstance(m, str) for m in self.models):
+            problems.append(f"models must be a sequence of model names, got {self.models!r}")
+        for name in ("block_message", "unavailable_message"):
+            if not isinstance(getattr(self, name), str):
+                problems.append(f"{name} must be a string, got {getattr(self, name)!r}")
+        problems.extend(_route_problems(self.routes))
+        if problems:
+            raise ConfigError("invalid GuardrailMiddleware options: " + "; ".join(problems))
+        # Copies: a caller mutating its dict/list later must not change a running middleware.
+        object.__setattr__(self, "routes", MappingProxyType(dict(self.routes)))
+        object.__setattr__(self, "models", tuple(self.models))
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> GuardrailOptions:
+        """Build from keyword arguments; unknown names fail with the list of valid ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown GuardrailMiddleware option(s) {', '.join(map(repr, unknown))}; "
+                f"valid options are: {', '.join(sorted(known))}"
+            )
+        return cls(**kwargs)
+
+
+def _route_problems(routes: Any) -> list[str]:
+    if not isinstance(routes, Mapping) or not routes:
+        return [f"routes must be a non-empty mapping of path template to adapter, got {routes!r}"]
+    problems: list[str] = []
+    for template, adapter in routes.items():
+        if not isinstance(template, str) or not template.startswith("/"):
+            problems.append(f"route template {template!r} must be a string starting with '/'")
+            continue
+        for segment in template.strip("/").split("/"):
+            if ("{" in segment or "}" in segment) and not (
+                segment.startswith("{")
+                and segment.endswith("}")
+                and len(segment) > 2
+                and segment[1:-1].isidentifier()
+            ):
+                problems.append(
+                    f"route template {template!r}: placeholder segment {segment!r} must be "
+                    "a whole path segment like '{tenant}'"
+                )
+        if isinstance(adapter, str):
+            if adapter not in ADAPTERS:
+                problems.append(
+                    f"route {template!r}: unknown adapter {adapter!r} "
+                    f"(known: {', '.join(sorted(ADAPTERS))})"
+                )
+        elif not isinstance(adapter, ApiAdapter):
+            problems.append(
+                f"route {template!r}: adapter must be an adapter name or an ApiAdapter, "
+                f"got {type(adapter).__name__}"
+            )
+    return problems

@@ -1,0 +1,90 @@
+"""The one place an onnxruntime InferenceSession is built, with explicit thread settings.
+
+Defaults matter here: left alone, onnxruntime starts one intra-op thread per core and lets
+them spin between runs, which in a web server steals CPU from the event loop and from the
+other workers. So the thread count is always explicit, inter-op parallelism is off (the
+graph is a straight line), and idle threads sleep instead of spinning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from guardrail.errors import ModelLoadError
+
+__all__ = ["OUTPUT_NAMES", "SessionInfo", "make_session"]
+
+#: Output names and the width of each (taxonomy orders: 3 verdicts, 2 kinds, 16 categories).
+OUTPUT_NAMES: tuple[tuple[str, int], ...] = (
+    ("verdict_logits", 3),
+    ("kind_logits", 2),
+    ("category_logits", 16),
+)
+_REQUIRED_INPUTS = ("input_ids", "attention_mask")
+_OPTIONAL_INPUTS = ("token_type_ids",)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A ready session plus the inputs its graph declares (only those are fed)."""
+
+    session: Any  # ort.InferenceSession; onnxruntime ships no type information
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    threads: int
+
+
+def make_session(model_path: Path, threads: int) -> SessionInfo:
+    """Load ``model_path`` on the CPU with ``threads`` intra-op threads and check its I/O."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ModelLoadError(f"threads must be a positive integer, got {threads!r}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings about unused initialisers are noise to users
+    if threads > 1:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(
+            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped exception classes
+        raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from exc
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    _check_names(model_path, "input", _REQUIRED_INPUTS, inputs)
+    _check_names(model_path, "output", (name for name, _ in OUTPUT_NAMES), outputs)
+    unknown = sorted(set(inputs) - set(_REQUIRED_INPUTS) - set(_OPTIONAL_INPUTS))
+    if unknown:
+        raise ModelLoadError(
+            f"{model_path}: graph declares inputs this runtime cannot feed: {unknown}"
+        )
+    for name, width in OUTPUT_NAMES:
+        shape = outputs[name].shape
+        # Dynamic dimensions come back as strings or None; only a fixed wrong width is an error.
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != width):
+            raise ModelLoadError(
+                f"{model_path}: output {name} has shape {shape}, expected [batch, {width}]"
+            )
+    fed = tuple(n for n in (*_REQUIRED_INPUTS, *_OPTIONAL_INPUTS) if n in inputs)
+    return SessionInfo(
+        session=session,
+        input_names=fed,
+        output_names=tuple(name for name, _ in OUTPUT_NAMES),
+        threads=threads,
+    )
+
+
+def _check_names(path: Path, what: str, wanted: Iterable[str], present: dict[str, Any]) -> None:
+    missing = [name for name in wanted if name not in present]
+    if missing:
+        raise ModelLoadError(
+            f"{path}: graph lacks {what}(s) {missing}; it declares {sorted(present)}"
+        )

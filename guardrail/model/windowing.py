@@ -1,0 +1,143 @@
+"""Turn one response text into the one or two token windows the model reads.
+
+Why windows: the model is small and fast because it reads at most ``max_window_tokens``
+tokens, but real responses run to thousands of tokens and a refusal can sit at either end
+("I can't help with that" up front; or a long answer that ends "...but I can't give you the
+exact dose"). So:
+
+- a text that fits in one window is read whole;
+- a longer text is read as a **head** window (its first ``head_tokens`` tokens) and, when the
+  config sets ``tail_tokens``, a **tail** window (its last ``tail_tokens`` tokens); both go
+  through the model in the same batch and :mod:`guardrail.model._decode` combines them.
+
+Tokenising is the expensive part for long inputs (about 0.3 µs per character here), and a
+5 MB response must not cost seconds, so long texts are cut to a bounded head and tail *in
+characters* before tokenising: ``_CHARS_PER_TOKEN`` characters per wanted token, about 2.5x
+what English prose needs. Text that packs fewer tokens into that many characters (deep
+indentation, runs of spaces) yields a shorter window, never an error.
+
+Inputs: ``str`` is read as is; ``bytes``-like values are decoded as UTF-8 with replacement
+characters (a response body read off the wire); anything else is a ``TypeError``. Lone
+surrogates, which the tokenizer rejects, are replaced too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokenizers import Tokenizer
+
+from guardrail.model.config import ModelConfig
+
+__all__ = ["TextWindows", "Windower", "coerce_text"]
+
+#: Characters kept per wanted token when cutting long texts before tokenising.
+_CHARS_PER_TOKEN = 8
+#: How far into the tail cut to look for a word boundary, so the cut does not split a word.
+_BOUNDARY_SEARCH = 64
+
+
+def coerce_text(value: object) -> str:
+    """Return ``value`` as text: str unchanged, bytes decoded as UTF-8 with replacement."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    raise TypeError(f"expected a str (or UTF-8 bytes) response text, got {type(value).__name__}")
+
+
+def _valid_utf8(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from json.loads of "\ud800"
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class TextWindows:
+    """The token ids (special tokens included) the model will read for one text.
+
+    ``tail`` is None when the text fits in one window or the model has no tail window.
+    ``truncated`` is True when tokens between the windows were not read; ``n_content`` counts
+    the text tokens read over both windows (special tokens excluded).
+    """
+
+    head: tuple[int, ...]
+    tail: tuple[int, ...] | None
+    truncated: bool
+    n_content: int
+
+    @property
+    def empty(self) -> bool:
+        """True when the text has no tokens at all (empty, whitespace, invisible marks)."""
+        return self.n_content == 0
+
+    def windows(self) -> tuple[tuple[int, ...], ...]:
+        return (self.head,) if self.tail is None else (self.head, self.tail)
+
+
+class Windower:
+    """Cuts texts into windows for one tokenizer and config; safe to share across threads.
+
+    The tokenizer is configured once here (no padding, no truncation: the shipped
+    tokenizer.json may pin both) and afterwards only read, so concurrent calls are safe.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, config: ModelConfig) -> None:
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        self._tokenizer = tokenizer
+        # Learn the special tokens the post-processor wraps a sequence in ([CLS] ... [SEP]
+        # for BERT, <s> ... </s> for RoBERTa) by comparing one encoding with and without them.
+        bare = tokenizer.encode("a", add_special_tokens=False).ids
+        full = tokenizer.encode("a", add_special_tokens=True).ids
+        start = next(i for i in range(len(full)) if full[i : i + len(bare)] == bare)
+        self._prefix = tuple(full[:start])
+        self._suffix = tuple(full[start + len(bare) :])
+        n_special = len(self._prefix) + len(self._suffix)
+        self.n_special = n_special
+        self.max_content = config.max_window_tokens - n_special
+        self.head_content = config.head_tokens - n_special
+        self.tail_content = max(0, config.tail_tokens - n_special) if config.tail_tokens else 0
+        if self.max_content < 1 or self.head_content < 1:
+            raise ValueError("window sizes leave no room for text after the special tokens")
+        pad = tokenizer.token_to_id("[PAD]")
+        if pad is None:
+            pad = tokenizer.token_to_id("<pad>")
+        self.pad_id = 0 if pad is None else pad
+
+    def _encode(self, text: str) -> list[int]:
+        return self._tokenizer.encode(_valid_utf8(text), add_special_tokens=False).ids
+
+    def _wrap(self, ids: list[int]) -> tuple[int, ...]:
+        return (*self._prefix, *ids, *self._suffix)
+
+    def windows_for(self, value: object) -> TextWindows:
+        """Return the windows the model reads for ``value`` (see the module docstring)."""
+        text = coerce_text(value)
+        full_chars = self.max_content * _CHARS_PER_TOKEN
+        if len(text) <= full_chars:
+            ids = self._encode(text)
+            if len(ids) <= self.max_content:
+                return TextWindows(self._wrap(ids), None, truncated=False, n_content=len(ids))
+            head_ids, tail_ids = ids[: self.head_content], ids
+        else:
+            head_ids = self._encode(text[: self.head_content * _CHARS_PER_TOKEN])
+            head_ids = head_ids[: self.head_content]
+            tail_ids = self._encode(self._tail_piece(text)) if self.tail_content else []
+        if not self.tail_content:
+            return TextWindows(self._wrap(head_ids), None, True, len(head_ids))
+        tail = tail_ids[-self.tail_content :]
+        return TextWindows(self._wrap(head_ids), self._wrap(tail), True, len(head_ids) + len(tail))
+
+    def _tail_piece(self, text: str) -> str:
+        cut = len(text) - self.tail_content * _CHARS_PER_TOKEN
+        piece = text[cut:]
+        if text[cut - 1].isspace():
+            return piece  # the cut already sits on a word boundary
+        # Start after the first whitespace so the first word is not a fragment.
+        for offset, char in enumerate(piece[:_BOUNDARY_SEARCH]):
+            if char.isspace():
+                return piece[offset + 1 :]
+        return piece

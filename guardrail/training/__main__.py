@@ -1,0 +1,77 @@
+"""``python -m guardrail.training {stats,dev-jsonl,train,export,evaluate,all}``.
+
+``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), evaluate on the dev
+split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from guardrail.training.paths import REPO_ROOT, data_dir
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m guardrail.training")
+    p.add_argument("stage", choices=["stats", "dev-jsonl", "train", "export", "evaluate", "all"])
+    p.add_argument(
+        "--data-dir", default=None, help="default: $GUARDRAIL_DATA_DIR or ../shared/data"
+    )
+    p.add_argument("--out", default=str(REPO_ROOT / "onnx_models"), help="artifact directory")
+    p.add_argument("--run-dir", default=str(REPO_ROOT / "training_runs" / "run"))
+    p.add_argument("--checkpoint", default=None, help="default: <run-dir>/best.pt")
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from guardrail.training.dataset import build
+    from guardrail.training.split import write_dev_ids, write_jsonl
+    from guardrail.training.windowing import WindowSpec
+
+    root = data_dir(args.data_dir)
+    if not root.is_dir():
+        raise SystemExit(f"data directory not found: {root} (set --data-dir or GUARDRAIL_DATA_DIR)")
+    data = build(root)
+    spec = WindowSpec()
+    run_dir = Path(args.run_dir)
+    out = Path(args.out)
+    ckpt = Path(args.checkpoint) if args.checkpoint else run_dir / "best.pt"
+
+    if args.stage == "stats":
+        print(f"train rows {len(data.train)}  val {len(data.val)}  dev {len(data.dev)}")
+        for name, counter in data.counts.items():
+            print(f"{name}: {json.dumps(dict(sorted(counter.items())))}")
+        return 0
+    if args.stage == "dev-jsonl":
+        path = Path(args.jsonl or run_dir / "dev.jsonl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {write_jsonl(data.dev, path)} rows to {path}")
+        return 0
+    if args.stage in ("train", "all"):
+        from guardrail.training.train import TrainConfig, train
+
+        write_dev_ids(data.dev_ids)
+        ckpt = train(data, spec, TrainConfig(layers=args.layers, epochs=args.epochs), run_dir)
+    if args.stage in ("export", "all"):
+        from guardrail.training.export import export_artifact
+
+        export_artifact(ckpt, spec, out, run_dir)
+    if args.stage in ("evaluate", "all"):
+        from guardrail.training.card import write_card
+        from guardrail.training.evaluate import evaluate_artifact
+
+        report = evaluate_artifact(out, run_dir, data.dev, spec)
+        write_card(out, report, data.counts)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

