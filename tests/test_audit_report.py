@@ -106,6 +106,13 @@ def test_csv_and_gzip_are_streamed(tmp_path: Path) -> None:
     assert rows == [Row("ok, with a comma", "s1"), Row("cant\nsee images", "s2")]
 
 
+def test_byte_order_mark_and_bad_bytes_are_tolerated(tmp_path: Path) -> None:
+    """A UTF-8 BOM is ignored and an invalid byte costs one character, not the row."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xef\xbb\xbfresponse\nok caf\xe9\n")
+    assert list(FileRows(str(path))) == [Row("ok caf\ufffd", None)]
+
+
 def test_missing_text_field_is_a_precise_error(tmp_path: Path) -> None:
     """A --text-field absent from the first row fails naming the fields that exist."""
     path = _write_jsonl(tmp_path / "x.jsonl", [{"prompt": "p", "reply": "ok"}])

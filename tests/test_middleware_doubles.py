@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guardrail.classification import Classification
@@ -124,6 +125,8 @@ async def drive(
     chunks: int = 1,
     extra_scope: dict[str, Any] | None = None,
     on_message: Callable[[Message], Awaitable[None]] | None = None,
+    upload_delay: float = 0.0,
+    disconnect_after: float | None = None,
 ) -> Captured:
     """Call ``app`` like a server would, with the body split into ``chunks`` messages."""
     raw = json.dumps(body).encode() if isinstance(body, dict) else body
@@ -153,11 +156,12 @@ async def drive(
 
     async def receive() -> Message:
         if incoming:
+            await anyio.sleep(upload_delay)  # a slow client uploading its request
             return incoming.pop(0)
-        import anyio
-
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
+        if disconnect_after is None:
+            await anyio.sleep_forever()
+        await anyio.sleep(disconnect_after or 0.0)
+        return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
         sent.append(message)

@@ -16,6 +16,7 @@ from test_middleware_doubles import (
     ScriptedPolicy,
     Upstream,
     chat_json,
+    chat_sse,
     drive,
     has_note,
     retry_policy,
@@ -23,6 +24,7 @@ from test_middleware_doubles import (
 from test_middleware_json import CHAT, fixed, guard
 
 from guardrail.classification import Classification
+from guardrail.middleware.adapters import OpenAIChatAdapter
 from guardrail.outcome import GuardOutcome
 from guardrail.policy_api import Decision, RequestContext
 
@@ -238,7 +240,7 @@ async def test_policy_failure_fails_open() -> None:
 
 @pytest.mark.anyio
 async def test_overhead_excludes_upstream_time() -> None:
-    """overhead_seconds counts the middleware's own time, not the upstream's."""
+    """overhead_seconds counts the middleware's own time, not upstream or upload time."""
 
     async def slow(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -247,7 +249,7 @@ async def test_overhead_excludes_upstream_time() -> None:
         await send({"type": "http.response.body", "body": chat_json(ANSWER)})
 
     app, recorder, _ = guard(slow)
-    await drive(app, CHAT)
+    await drive(app, CHAT, chunks=3, upload_delay=0.1)  # a slow upload is not ours either
     outcome = recorder.outcomes[0]
     assert outcome.overhead_seconds < 0.1
     assert 0 < outcome.classifier_seconds < 0.1
@@ -291,3 +293,60 @@ async def test_outcome_recorded_once_per_request() -> None:
         await drive(app, CHAT)
     assert [o.attempts for o in recorder.outcomes] == [2, 2, 2]
     assert len({o.request_id for o in recorder.outcomes}) == 3
+
+
+class _BrokenAdapter(OpenAIChatAdapter):
+    """A custom adapter with bugs: it cannot read bodies or streams."""
+
+    def response_texts(self, body: bytes) -> Any:
+        raise ValueError("adapter bug")
+
+    def stream_collector(self) -> Any:
+        class Collector:
+            unsupported = False
+            tool_call_first = False
+            model = None
+
+            def feed(self, event: Any) -> None:
+                raise ValueError("collector bug")
+
+            def texts(self) -> tuple[str, ...]:
+                return ()
+
+        return Collector()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_buggy_custom_adapter_fails_open(stream: bool) -> None:
+    """An adapter that raises leaves the answer as upstream sent it, skipped 'unsupported'."""
+    chunks = chat_sse(REFUSAL) if stream else [chat_json(REFUSAL)]
+    headers = [(b"content-type", b"text/event-stream")] if stream else JSON
+    app, recorder, classifier = guard(
+        fixed(200, headers, chunks),
+        retry_policy(),
+        routes={"/v1/chat/completions": _BrokenAdapter()},
+    )
+    got = await drive(app, {**CHAT, "stream": stream})
+    assert got.status == 200 and got.body == b"".join(chunks)
+    assert classifier.batches == [] and recorder.outcomes[0].skipped == "unsupported"
+
+
+@pytest.mark.anyio
+async def test_unreadable_retry_answer_carries_no_old_verdict() -> None:
+    """A retry answered with an unreadable body passes on, without the first attempt's verdict."""
+
+    def answer(request: dict[str, Any], n: int) -> Any:
+        if has_note(request):
+            return 200, [(b"content-type", b"text/html")], [b"<p>ok</p>"]
+        return 200, JSON, [chat_json(REFUSAL)]
+
+    app, recorder, _ = guard(Upstream(answer), retry_policy())
+    got = await drive(app, CHAT)
+    assert got.body == b"<p>ok</p>" and "x-guardrail-verdict" not in got.headers
+    outcome = recorder.outcomes[0]
+    assert (outcome.classification, outcome.skipped, outcome.retry_outcome) == (
+        None,
+        "unsupported",
+        "error",
+    )

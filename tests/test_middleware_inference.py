@@ -81,3 +81,12 @@ async def test_timed_out_jobs_are_not_classified_later() -> None:
     await anyio.sleep(0.2)
     assert ["abandoned"] not in classifier.batches
     pool.close()
+
+
+@pytest.mark.anyio
+async def test_closed_pool_reports_error() -> None:
+    """A pool used after close() reports skip 'error' instead of raising into the request."""
+    pool = InferencePool(FakeClassifier(), max_concurrency=1, max_batch=4)
+    pool.close()
+    result = await pool.classify([ANSWER], timeout=1)
+    assert result.skipped == "error" and result.classifications == ()

@@ -258,3 +258,27 @@ async def test_client_send_failure_propagates_and_is_recorded() -> None:
     with pytest.raises(OSError):
         await drive(app, STREAM, on_message=broken_pipe)
     assert len(recorder.outcomes) == 1
+
+
+@pytest.mark.anyio
+async def test_client_disconnect_while_holding_ends_cleanly() -> None:
+    """A client leaving during the hold stops a Starlette stream; the request ends without error."""
+    from starlette.responses import StreamingResponse
+
+    async def endless() -> Any:
+        while True:
+            yield b'data: {"choices": [{"index": 0, "delta": {"content": "word "}}]}\n\n'
+            await anyio.sleep(0.01)
+
+    async def upstream(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await StreamingResponse(endless(), media_type="text/event-stream")(scope, receive, send)
+
+    app, recorder, classifier = guard(
+        upstream, stream_window_min_chars=10_000, stream_window_max_chars=20_000
+    )
+    with anyio.fail_after(5):
+        got = await drive(app, STREAM, disconnect_after=0.1)
+    assert got.status == 200 and got.body.startswith(b"data: ")
+    assert classifier.batches == []
+    assert len(recorder.outcomes) == 1 and recorder.outcomes[0].status == 200

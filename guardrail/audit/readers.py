@@ -141,9 +141,10 @@ class FileRows:
         stream: io.BufferedIOBase = io.BufferedReader(self._counter, buffer_size=1 << 16)
         if self.path.lower().endswith(".gz"):
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
-        # errors="replace": one bad byte in a multi-GB log should cost one character, not the run.
+        # errors="replace": one bad byte in a multi-GB log should cost one character, not the
+        # run; utf-8-sig drops the byte-order mark spreadsheet exports start with.
         return io.TextIOWrapper(
-            cast(IO[bytes], stream), encoding="utf-8", errors="replace", newline=""
+            cast(IO[bytes], stream), encoding="utf-8-sig", errors="replace", newline=""
         )
 
     def _records(self, handle: IO[str]) -> Iterator[Mapping[str, Any] | Skip]:

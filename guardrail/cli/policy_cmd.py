@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "policy",
         help="check, test and describe policy files",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description="Validate, table-test and describe policy files.",
     )
     sub = parser.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
 

@@ -30,8 +30,9 @@ from guardrail.middleware._request import (
     scope_with_body_length,
 )
 from guardrail.middleware._responder import Responder
+from guardrail.middleware.adapters import Rendered
 from guardrail.outcome import Recorder, SkipReason
-from guardrail.policy_api import PolicyLike, PolicyProvider
+from guardrail.policy_api import Decision, PolicyLike, PolicyProvider
 from guardrail.taxonomy import VERDICTS
 
 if TYPE_CHECKING:
@@ -103,7 +104,10 @@ class Exchange(Responder):
     async def _run(self) -> None:
         headers = header_map(self.scope)
         self.request_id = request_id(headers)
+        began = time.perf_counter()
         buffered = await read_body(self.scope, self.receive, self.options.max_request_bytes)
+        # Waiting for the client's upload is not time the middleware adds: the app would wait.
+        self.upload_seconds = time.perf_counter() - began
         if not buffered.complete:
             too_large = all(m["type"] == "http.request" for m in buffered.messages)
             await self._unguarded(
@@ -202,26 +206,31 @@ class Exchange(Responder):
     async def on_unguarded_start(self, attempt: Attempt, *, skipped: SkipReason | None) -> None:
         """A response that is not classified (non-2xx, encoded, unknown type) starts."""
         assert attempt.start is not None
-        if attempt.number > 1:
+        if attempt.number > 1 and skipped is None and self.fallback is not None:
             self.retry_outcome = "error"
-            if skipped is None and self.fallback is not None:
-                attempt.mode = Mode.SWALLOW  # a failed retry: the first answer is better
-                await self._send_fallback()
-                return
-        self.skipped = skipped
-        self.classification = None
+            attempt.mode = Mode.SWALLOW  # a failed retry: the first answer is better
+            await self._send_fallback()
+            return
+        self._unclassified(attempt, skipped)
+        if attempt.number > 1:
+            self.retry_outcome = "error"  # an error status or a body that cannot be read
         self.status = attempt.status
         attempt.mode = Mode.FORWARD
         await self.send_client(with_headers(attempt.start, self._guard_headers()))
 
     async def release(self, attempt: Attempt, *, skipped: SkipReason | None) -> None:
         """Stop holding: send what was held as it came, unclassified, and forward the rest."""
-        self.skipped = skipped
-        if attempt.number > 1:
-            self.retry_outcome = "error"
+        self._unclassified(attempt, skipped)
         if skipped is not None:
             attempt.parser = attempt.collector = None
         await self._forward_held(attempt)
+
+    def _unclassified(self, attempt: Attempt, skipped: SkipReason | None) -> None:
+        """This attempt's answer goes out without a verdict (an earlier one does not apply)."""
+        self.skipped, self.classification, self.response_text = skipped, None, ""
+        if attempt.number > 1:
+            # A retry answered with a tool call (no text) is no longer a refusal.
+            self.retry_outcome = "error" if skipped is not None else "recovered"
 
     async def on_complete_body(self, attempt: Attempt) -> None:
         found = _safely(self.route.adapter.response_texts, attempt.body())
@@ -230,6 +239,7 @@ class Exchange(Responder):
             return
         self.response_model = found.model
         if not found.texts:
+            self._unclassified(attempt, None)
             await self._deliver(attempt)  # tool calls only: nothing to classify
             return
         await self._judge(attempt, found.texts)
@@ -239,6 +249,7 @@ class Exchange(Responder):
         self.response_model = attempt.collector.model
         texts = attempt.texts()
         if not texts:
+            self._unclassified(attempt, None)
             await self._deliver(attempt)
             return
         await self._judge(attempt, texts)
@@ -246,21 +257,22 @@ class Exchange(Responder):
     # -- deciding ------------------------------------------------------------------
 
     async def _judge(self, attempt: Attempt, texts: tuple[str, ...]) -> None:
-        assert self.policy is not None and self.ctx is not None and self.info is not None
+        """Classify ``texts`` (the worst choice counts), ask the policy, act on its answer."""
+        assert self.policy is not None and self.ctx is not None
         result = await self.services.pool.classify(texts, self.options.classify_timeout)
         self.classifier_seconds += result.seconds
         if result.skipped is not None:
             self.skipped, self.classification = result.skipped, None
             if attempt.number > 1:
                 self.retry_outcome = "error"
+            blocked = None
             if self.policy.fail_closed:
-                self.action = "block"
-                blocked = self.route.adapter.render_block(
-                    self.info, self.options.unavailable_message, 503
-                )
-                await self._respond(attempt, blocked)
-            else:
+                blocked = self._render_block(self.options.unavailable_message, 503)
+            if blocked is None:
                 await self._deliver(attempt)
+            else:
+                self.action = "block"
+                await self._respond(attempt, blocked)
             return
         worst = _worst(result.classifications)
         self.classification, self.response_text = result.classifications[worst], texts[worst]
@@ -272,18 +284,21 @@ class Exchange(Responder):
             self.skipped = "error"
             await self._deliver(attempt)
             return
+        await self._act(attempt, decision)
+
+    async def _act(self, attempt: Attempt, decision: Decision) -> None:
+        assert self.info is not None and self.classification is not None
         self.budget_exhausted = self.budget_exhausted or decision.budget_exhausted
         if decision.shadow:
-            self.action, self.shadow_action, self.rule_id = (
-                "shadow",
-                decision.action,
-                decision.rule_id,
-            )
+            self.action, self.shadow_action = "shadow", decision.action
+            self.rule_id = decision.rule_id
             await self._deliver(attempt)
             return
         if decision.action == "retry" and attempt.number < decision.max_attempts:
-            rewritten = self.route.adapter.rewrite_request(
-                self.info, decision.retry_message or "", decision.retry_role
+            note = decision.retry_message or ""
+            rewritten = _safely(
+                lambda info: self.route.adapter.rewrite_request(info, note, decision.retry_role),
+                self.info,
             )
             if rewritten is not None:
                 self.action, self.rule_id = "retry", decision.rule_id
@@ -293,21 +308,30 @@ class Exchange(Responder):
             self.retry_outcome = "still_refused" if self.classification.is_refusal else "recovered"
         elif decision.rule_id is not None:
             self.rule_id = decision.rule_id
+        rendered: Rendered | None = None
         if decision.action == "replace":
-            self.action, self.rule_id = "replace", decision.rule_id
             text = decision.replace_text or self.options.block_message
-            rendered = self.route.adapter.render_replacement(
-                self.info, text, stream=attempt.is_stream
+            stream = attempt.is_stream
+            rendered = _safely(
+                lambda info: self.route.adapter.render_replacement(info, text, stream=stream),
+                self.info,
             )
-            await self._respond(attempt, rendered)
         elif decision.action == "block":
-            self.action, self.rule_id = "block", decision.rule_id
             message = decision.block_message or self.options.block_message
-            await self._respond(
-                attempt, self.route.adapter.render_block(self.info, message, decision.block_status)
-            )
-        else:
+            rendered = self._render_block(message, decision.block_status)
+        if rendered is None:
+            if decision.action in ("replace", "block"):
+                self.skipped = "error"  # the adapter could not render it: fail open
             await self._deliver(attempt)
+            return
+        self.action, self.rule_id = decision.action, decision.rule_id
+        await self._respond(attempt, rendered)
+
+    def _render_block(self, message: str, status: int) -> Rendered | None:
+        assert self.info is not None
+        return _safely(
+            lambda info: self.route.adapter.render_block(info, message, status), self.info
+        )
 
     async def _classify_released_stream(self) -> None:
         attempt = self.final

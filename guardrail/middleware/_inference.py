@@ -85,15 +85,12 @@ class InferencePool:
         started = time.perf_counter()
         if self._pid != os.getpid():
             self._start()
-        loop = asyncio.get_running_loop()
-        job = _Job(texts, loop, loop.create_future())
-        with self._lock:
-            self._queue.append(job)
-            spawn = self._workers < self._max_concurrency
-            if spawn:
-                self._workers += 1
-        if spawn:
-            self._executor.submit(self._work)
+        try:
+            job = self._submit(texts)
+        except RuntimeError:
+            # No asyncio loop (trio) or a closed pool: nothing classifies, the answer passes.
+            _log.exception("guardrail could not queue a classification")
+            return InferenceResult((), "error", time.perf_counter() - started)
         try:
             async with asyncio.timeout(timeout):
                 results = await job.future
@@ -105,6 +102,24 @@ class InferencePool:
             _log.exception("guardrail classifier failed; the response passes unclassified")
             return InferenceResult((), "error", time.perf_counter() - started)
         return InferenceResult(tuple(results), None, time.perf_counter() - started)
+
+    def _submit(self, texts: Sequence[str]) -> _Job:
+        loop = asyncio.get_running_loop()
+        job = _Job(texts, loop, loop.create_future())
+        with self._lock:
+            self._queue.append(job)
+            spawn = self._workers < self._max_concurrency
+            if spawn:
+                self._workers += 1
+        if spawn:
+            try:
+                self._executor.submit(self._work)
+            except RuntimeError:
+                with self._lock:
+                    self._workers -= 1
+                    self._queue.remove(job)
+                raise
+        return job
 
     def _take(self) -> list[_Job]:
         with self._lock:

@@ -55,6 +55,7 @@ class Responder:
         self.app_seconds = 0.0
         self.in_send_seconds = 0.0
         self.downstream_seconds = 0.0
+        self.upload_seconds = 0.0
 
     async def send_client(self, message: Message) -> None:
         began = time.perf_counter()
@@ -131,7 +132,7 @@ class Responder:
     def outcome(self, elapsed: float) -> GuardOutcome:
         """The GuardOutcome of this request; ``elapsed`` is its wall time up to the answer."""
         upstream = self.app_seconds - self.in_send_seconds
-        overhead = max(0.0, elapsed - upstream - self.downstream_seconds)
+        overhead = max(0.0, elapsed - upstream - self.downstream_seconds - self.upload_seconds)
         excerpt = self.options.excerpt_chars if self.options.log_content else 0
         return GuardOutcome(
             request_id=self.request_id,

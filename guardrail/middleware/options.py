@@ -40,10 +40,13 @@ class GuardrailOptions:
     ``max_request_bytes`` bounds the request body kept for retries and
     ``max_response_bytes`` the response kept for classification; larger ones stream through
     unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
-    per-request classification deadline (skip reason ``timeout``); ``max_concurrency``
-    classifier threads serve all requests, batching up to ``max_batch_texts`` texts.
-    ``models`` is the model-name label allow-list handed to the default recorder;
-    ``log_content`` puts excerpts of ``excerpt_chars`` characters into outcomes.
+    deadline of each classification, queueing included (skip reason ``timeout``);
+    ``max_concurrency`` classifier threads serve all requests, batching up to
+    ``max_batch_texts`` texts (1 turns micro-batching off). ``models`` is the model-name
+    label allow-list handed to the default recorder; ``log_content`` puts excerpts of
+    ``excerpt_chars`` characters into outcomes. ``block_message`` is the text of a block
+    (or replace) decision that brings none; ``unavailable_message`` that of the 503 a
+    ``fail_closed`` policy sends when classification failed.
     """
 
     routes: Mapping[str, str | ApiAdapter] = field(default_factory=lambda: DEFAULT_ROUTES)

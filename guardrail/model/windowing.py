@@ -7,8 +7,13 @@ exact dose"). So:
 
 - a text that fits in one window is read whole;
 - a longer text is read as a **head** window (its first ``head_tokens`` tokens) and, when the
-  config sets ``tail_tokens``, a **tail** window (its last ``tail_tokens`` tokens); both go
-  through the model in the same batch and :mod:`guardrail.model._decode` combines them.
+  config sets ``tail_tokens``, a **tail** window (its last ``tail_tokens`` tokens); the model
+  reads both and :mod:`guardrail.model._decode` combines the two results.
+
+Window sizes count special tokens, so a window holds ``head_tokens - 2`` text tokens between
+``[CLS]`` and ``[SEP]`` (the special tokens are learnt from the tokenizer, not hard-coded).
+This is the same cut the training code uses (guardrail/training/windowing.py), so the model
+is trained on exactly the windows it reads at run time.
 
 Tokenising is the expensive part for long inputs (about 0.3 µs per character here), and a
 5 MB response must not cost seconds, so long texts are cut to a bounded head and tail *in

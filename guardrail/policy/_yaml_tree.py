@@ -214,9 +214,42 @@ def compose_tree(text: str, problems: Problems) -> Node | None:
     if root is None:
         return None
     try:
+        # Measured first, with memoisation, so an alias bomb is refused in microseconds
+        # instead of after converting a hundred thousand nodes.
+        _expanded_size(root, {}, set(), lines)
         return _Converter(problems, lines).convert(root)
     except RecursionError:
         raise YamlSyntaxError(Mark(1, 1), "YAML nesting is too deep") from None
+
+
+def _expanded_size(
+    node: yaml.Node, memo: dict[int, int], active: set[int], lines: _LineIndex
+) -> int:
+    """Number of values ``node`` becomes once aliases are expanded (bounded by MAX_NODES)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    if id(node) in active:
+        raise YamlSyntaxError(
+            lines.of(node.start_mark), "recursive alias: a value may not contain itself"
+        )
+    size = 1
+    if isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+        active.add(id(node))
+        children = (
+            node.value
+            if isinstance(node, yaml.SequenceNode)
+            else [child for pair in node.value for child in pair]
+        )
+        for child in children:
+            size += _expanded_size(child, memo, active, lines)
+            if size > MAX_NODES:
+                raise YamlSyntaxError(
+                    lines.of(node.start_mark), f"document expands to more than {MAX_NODES} values"
+                )
+        active.discard(id(node))
+    memo[id(node)] = size
+    return size
 
 
 def mark_at_offset(text: str, index: int) -> Mark:

@@ -24,19 +24,8 @@ from typing import Any
 
 from guardrail.classification import Classification
 from guardrail.errors import PolicyError
-from guardrail.policy._specs import (
-    Bool,
-    Enum,
-    Field,
-    Int,
-    ListOf,
-    MapOf,
-    Nullable,
-    Number,
-    Obj,
-    Object,
-    Str,
-)
+from guardrail.policy._containers import Field, ListOf, MapOf, Object
+from guardrail.policy._specs import Bool, Enum, Int, Nullable, Number, Obj, Str
 from guardrail.policy._yaml_tree import Mark, Problems, YamlSyntaxError, compose_tree
 from guardrail.policy.context import sign_context
 from guardrail.policy.engine import Policy

@@ -176,7 +176,7 @@ class _Builder:
     def _floors(self, items: Seq) -> tuple[HardFloor, ...]:
         out: list[HardFloor] = []
         seen: dict[str, Mark] = {}
-        for index, floor in enumerate(items):
+        for index, floor in zip(items.indices, items, strict=True):
             where = f"hard_floors[{index}]"
             self._unique(floor, where, seen, "hard floor")
             if "user_message" not in floor and "category" not in floor:
@@ -192,7 +192,7 @@ class _Builder:
         out: list[Rule] = []
         seen: dict[str, Mark] = {}
         catch_all: Rule | None = None
-        for index, rule in enumerate(items):
+        for index, rule in zip(items.indices, items, strict=True):
             where = f"rules[{index}]"
             self._unique(rule, where, seen, "rule")
             when = rule.get("when") or Obj(rule.mark)
@@ -211,7 +211,7 @@ class _Builder:
                 )
             if "id" not in rule:
                 continue
-            if catch_all is not None:
+            if catch_all is not None and conditions.verdicts <= REFUSAL_VERDICTS:
                 self.warnings.add(
                     rule.mark,
                     f"{where}: rule {rule['id']!r} is never reached; "

@@ -45,9 +45,14 @@ _MISSING = "<missing>"  # stands in for the digest while the file cannot be read
 _STORES: weakref.WeakSet[PolicyStore] = weakref.WeakSet()
 
 
+_pid = os.getpid()
+
+
 def _after_fork_in_child() -> None:
     # A lock held by the parent's watcher thread at fork time would stay locked forever
     # in the child, where that thread does not exist.
+    global _pid
+    _pid = os.getpid()
     for store in list(_STORES):
         store._reset_after_fork()
 
@@ -99,7 +104,7 @@ class PolicyStore:
         self._watch = watch
         data = self._read_bytes()  # a missing file is a start-up error
         self._policy = self._parse(data)
-        self._seen = self._policy.spec.sha256
+        self._seen = hashlib.sha256(data).hexdigest()
         _log_warnings(self._policy)
         _STORES.add(self)
 
@@ -109,7 +114,7 @@ class PolicyStore:
 
     def current(self) -> Policy:
         """The policy in force now (starting the watcher first, if this store watches)."""
-        if self._watch and self._owner_pid != os.getpid():
+        if self._watch and self._owner_pid != _pid:
             self.start()
         return self._policy
 
@@ -120,8 +125,8 @@ class PolicyStore:
                 return
             self._stop = threading.Event()
             self._thread = threading.Thread(
-                target=self._watch_loop,
-                args=(self._stop,),
+                target=_watch_loop,
+                args=(weakref.ref(self), self._stop, self._interval),
                 name="guardrail-policy-watch",
                 daemon=True,
             )
@@ -151,31 +156,18 @@ class PolicyStore:
         """Reload only if the file's content changed since the last look (the watcher's step)."""
         return self._check(force=False)
 
-    def _watch_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self._interval):
-            try:
-                self.poll()
-            except Exception as exc:  # the watcher must outlive any surprise
-                _log.exception("policy_watch_error", path=self._path, error=repr(exc))
-
     def _check(self, *, force: bool) -> bool:
         with self._lock:
-            try:
-                data = self._read_bytes()
-            except PolicyError as exc:
-                if not force and self._seen == _MISSING:
-                    return False
-                return self._failed(_MISSING, str(exc))
-            digest = hashlib.sha256(data).hexdigest()
-            if not force and digest == self._seen:
-                return False
-            self._seen = digest
-            try:
-                policy = self._parse(data)
-            except PolicyError as exc:
-                return self._failed(digest, str(exc))
-            policy.continue_from(self._policy)
-            self._policy = policy  # the atomic swap
+            policy, error = self._load_if_changed(force=force)
+        # Reported outside the lock: a callback may itself call reload() or current().
+        if error is not None:
+            _log.error(
+                "policy_reload_failed", path=self._path, error=error, kept=self._policy.spec.sha256
+            )
+            self._report("failure", error)
+            return False
+        if policy is None:
+            return False
         _log.info(
             "policy_reloaded",
             path=self._path,
@@ -187,13 +179,26 @@ class PolicyStore:
         self._report("success", None)
         return True
 
-    def _failed(self, seen: str, error: str) -> bool:
-        self._seen = seen
-        _log.error(
-            "policy_reload_failed", path=self._path, error=error, kept=self._policy.spec.sha256
-        )
-        self._report("failure", error)
-        return False
+    def _load_if_changed(self, *, force: bool) -> tuple[Policy | None, str | None]:
+        """(new policy, None) after a swap, (None, error) on failure, (None, None) if unchanged."""
+        try:
+            data = self._read_bytes()
+        except PolicyError as exc:
+            if not force and self._seen == _MISSING:
+                return None, None
+            self._seen = _MISSING
+            return None, str(exc)
+        digest = hashlib.sha256(data).hexdigest()
+        if not force and digest == self._seen:
+            return None, None
+        self._seen = digest  # a bad version is reported once, not on every poll
+        try:
+            policy = self._parse(data)
+        except PolicyError as exc:
+            return None, str(exc)
+        policy.continue_from(self._policy)
+        self._policy = policy  # the atomic swap
+        return policy, None
 
     def _read_bytes(self) -> bytes:
         try:
@@ -227,6 +232,20 @@ class PolicyStore:
     def _reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self._thread = None
+
+
+def _watch_loop(ref: weakref.ref[PolicyStore], stop: threading.Event, interval: float) -> None:
+    # Holds the store only weakly between polls: a store nobody uses any more is collected
+    # and its watcher ends, instead of polling forever.
+    while not stop.wait(interval):
+        store = ref()
+        if store is None:
+            return
+        try:
+            store.poll()
+        except Exception as exc:  # the watcher must outlive any surprise
+            _log.exception("policy_watch_error", path=store.path, error=repr(exc))
+        del store
 
 
 def _default_metrics() -> Any:

@@ -6,19 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from guardrail.policy._specs import (
-    Bool,
-    Enum,
-    Field,
-    Int,
-    ListOf,
-    MapOf,
-    Number,
-    Object,
-    Regex,
-    Str,
-    Template,
-)
+from guardrail.policy._containers import Field, ListOf, MapOf, Object
+from guardrail.policy._specs import Bool, Enum, Int, Number, Regex, Str, Template
 from guardrail.policy.model import NOTE_PLACEHOLDERS
 from guardrail.taxonomy import CATEGORIES, KINDS, VERDICTS
 

@@ -73,10 +73,12 @@ refusal's kind (`should_not`/`cannot`) and category (16 ids of CONTRACT.md).
   (hidden {cfg["hidden_size"]}), mean pooling, three linear heads (`verdict_logits` [3],
   `kind_logits` [2], `category_logits` [16]); ONNX opset 17; int8 dynamic per-channel
   quantization.
-- Input window (`config.json` → `windowing`, mode `{w["mode"]}`): one window per response of at
-  most {w["max_window_tokens"]} tokens: the first {w["head_tokens"]} and the last
-  {w["tail_tokens"]} tokens joined by `[SEP]` (the whole text when it fits), so a decline at the
-  end of a long answer is seen.
+- Input windows (`config.json` → `windowing`, mode `{w["mode"]}`): a response of up to
+  {w["max_window_tokens"]} tokens (special tokens included) is read whole; a longer one as a
+  head window (first {w["head_tokens"]}) and a tail window (last {w["tail_tokens"]}) run as one
+  batch. A refusing head decides; a compliant head with a tail whose refusal score is at least
+  {w["tail_refusal_threshold"]} gives `partial_refusal`, so a decline at the end of a long
+  answer is seen. Training used exactly these whole, head and tail windows.
 - Model version {cfg["model_version"]}. Weights license: Apache-2.0.
 
 ## Dev figures (measured)
@@ -103,8 +105,8 @@ Per answering model (int8):
 |---|---|---|---|
 {by_model}
 
-Long-answer probe (int8): {int(probe["n"])} long compliant dev answers repeated three times
-(> 1,000 tokens); with a one-sentence decline appended, {probe["decline_detected_rate"]:.0%}
+Long-answer probe (int8): {int(probe["n"])} compliant dev answers of 400+ characters, each
+repeated six times (a long answer); with a one-sentence decline appended, {probe["decline_detected_rate"]:.0%}
 are flagged as refusals ({probe["decline_partial_rate"]:.0%} as `partial_refusal`); with a
 friendly closing sentence instead, {probe["close_compliance_rate"]:.0%} stay `compliance`.
 
@@ -114,9 +116,11 @@ matches for {report["weak_category_accuracy"]["accuracy"]:.0%} of
 {report["weak_category_accuracy"]["n"]} rows. The other categories are learned from the
 synthetic templates only: treat category and kind as indicative.
 
-Latency, int8, 1 thread, one response at a time incl. tokenisation, 300 dev responses: median
-{lat["median_ms"]:.2f} ms, p90 {lat["p90_ms"]:.2f} ms (on the 2-core training machine while it
-was shared with other jobs; the benchmarks re-measure it against distilroberta-base).
+Latency, int8, 1 thread, one response at a time incl. tokenisation and windowing, 300 dev
+responses: CPU time of the calling thread median {lat["cpu_median_ms"]:.2f} ms, p90
+{lat["cpu_p90_ms"]:.2f} ms; wall clock median {lat["median_ms"]:.2f} ms, p90 {lat["p90_ms"]:.2f}
+ms (the 2-core machine was shared with other jobs, which inflates wall time; the benchmarks
+re-measure latency against distilroberta-base).
 
 ## Training data
 
@@ -144,8 +148,8 @@ dev-jsonl --jsonl dev.jsonl` writes the dev split for `guardrail eval`.
 - Trained on English chat answers; XSTest-style short prompts dominate the human data.
 - Few human partial refusals (dev has {int(report["int8"]["per_class"]["partial_refusal"]["support"])}):
   the partial-refusal figures are noisy.
-- Only the first {w["head_tokens"]} and last {w["tail_tokens"]} tokens are read; a decline in the
-  middle of a long answer can be missed.
+- Only the first {w["head_tokens"]} and last {w["tail_tokens"]} tokens of a long response are
+  read; a decline in the middle of a long answer can be missed.
 """
     (out / "MODEL_CARD.md").write_text(text, encoding="utf-8")
     write_sha256sums(out)

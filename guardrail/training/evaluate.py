@@ -98,17 +98,22 @@ def _scores(gold: list[str], pred: list[str]) -> dict[str, object]:
 def _latency(runner: OnnxRunner, texts: list[str]) -> dict[str, float]:
     for t in texts[:20]:
         runner.classify_one(t)
-    times = []
+    # Wall time suffers when the 2 cores are shared; the calling thread's CPU time (onnxruntime
+    # runs a 1-thread session on the caller's thread) is the contention-free figure.
+    wall, cpu = [], []
     for t in texts:
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.thread_time()
         runner.classify_one(t)
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
+        cpu.append((time.thread_time() - c0) * 1000)
+        wall.append((time.perf_counter() - w0) * 1000)
+    wall.sort()
+    cpu.sort()
     return {
-        "median_ms": statistics.median(times),
-        "p90_ms": times[int(0.9 * (len(times) - 1))],
-        "mean_ms": statistics.fmean(times),
-        "n": float(len(times)),
+        "median_ms": statistics.median(wall),
+        "p90_ms": wall[int(0.9 * (len(wall) - 1))],
+        "cpu_median_ms": statistics.median(cpu),
+        "cpu_p90_ms": cpu[int(0.9 * (len(cpu) - 1))],
+        "n": float(len(wall)),
     }
 
 
@@ -125,10 +130,10 @@ _PROBE_CLOSES = (
 
 
 def _tail_probe(runner: OnnxRunner, dev: list[Example]) -> dict[str, float]:
-    """Long compliant dev answers (3x repeated, > 1,000 tokens) with a decline or a friendly
+    """Compliant dev answers repeated six times (a long answer) with a decline or a friendly
     close appended: how often the decline is caught and the close left alone."""
-    bodies = [r.text for r in dev if r.verdict == "compliance" and len(r.text) > 1500][:100]
-    long_bodies = [f"{b}\n\n{b}\n\n{b}" for b in bodies]
+    bodies = [r.text for r in dev if r.verdict == "compliance" and len(r.text) > 400][:100]
+    long_bodies = ["\n\n".join([b] * 6) for b in bodies]
     declined = [f"{b}\n\n{_PROBE_DECLINES[i % 3]}" for i, b in enumerate(long_bodies)]
     closed = [f"{b}\n\n{_PROBE_CLOSES[i % 3]}" for i, b in enumerate(long_bodies)]
     vd, _ = runner.classify(declined)

@@ -52,7 +52,9 @@ class OpenAIChatAdapter:
         messages = [m for m in data["messages"] if isinstance(m, dict)]
         users = [m for m in messages if m.get("role") == "user"]
         system = [
-            content_text(m.get("content")) for m in messages if is_one_of(m.get("role"), _SYSTEM_ROLES)
+            content_text(m.get("content"))
+            for m in messages
+            if is_one_of(m.get("role"), _SYSTEM_ROLES)
         ]
         user = data.get("user") if isinstance(data.get("user"), str) else None
         model = data.get("model")
