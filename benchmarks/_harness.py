@@ -117,16 +117,21 @@ async def call_asgi(
     path: str = "/v1/chat/completions",
     headers: Sequence[tuple[bytes, bytes]] = ((b"content-type", b"application/json"),),
     disconnect_after_chunks: int | None = None,
+    disconnect_after_s: float | None = None,
     scope_extra: dict[str, Any] | None = None,
+    got: Captured | None = None,
 ) -> Captured:
     """Drive ``app`` with one POST like an ASGI server would; never raises.
 
     ``disconnect_after_chunks``: after that many body chunks the client goes away: ``send``
     raises ``OSError`` (what uvicorn's h11 protocol does on a closed transport) and
-    ``receive`` answers ``http.disconnect``.
+    ``receive`` answers ``http.disconnect``; ``disconnect_after_s`` does the same on a clock.
+    Pass ``got`` to watch what arrives while the call is still running.
     """
-    got = Captured()
+    got = Captured() if got is None else got
     gone = asyncio.Event()
+    if disconnect_after_s is not None:
+        asyncio.get_running_loop().call_later(disconnect_after_s, gone.set)
     sent_request = False
     t0 = time.perf_counter()
 

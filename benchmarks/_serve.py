@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -83,9 +84,17 @@ def serve(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--policy", default=None)
     parser.add_argument("--options", default="{}", help="GuardrailMiddleware options as JSON")
+    parser.add_argument("--log-file", default=os.devnull, help="where the JSON log lines go")
     args = parser.parse_args(argv)
 
     import uvicorn
+
+    if args.mode == "guarded":
+        # Production-like logging (one JSON line per guarded response) into a file, so the
+        # cost of logging is part of the measurement and the lines can be counted afterwards.
+        from guardrail.observability import configure_logging
+
+        configure_logging(json=True, stream=open(args.log_file, "a", encoding="utf-8"))  # noqa: SIM115
 
     app = build_app(
         args.mode,
@@ -132,6 +141,7 @@ def start_server(
     model_dir: Path | None = None,
     policy: str | None = None,
     options: dict[str, Any] | None = None,
+    log_file: Path | None = None,
     timeout_s: float = 120.0,
 ) -> Iterator[Server]:
     """Start ``_serve`` in a subprocess, wait for its port, and stop it on exit."""
@@ -150,6 +160,8 @@ def start_server(
         cmd += ["--model-dir", str(model_dir)]
     if policy is not None:
         cmd += ["--policy", policy]
+    if log_file is not None:
+        cmd += ["--log-file", str(log_file)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
@@ -158,6 +170,8 @@ def start_server(
         line = proc.stdout.readline()  # blocks until the server prints its port or dies
         if not line.startswith("PORT ") or time.monotonic() > deadline:
             raise RuntimeError(f"benchmark server ({mode}) did not start: {line!r}")
+        # Keep draining stdout: a full pipe would block the server on its next print.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         yield Server(mode, int(line.split()[1]), proc)
     finally:
         proc.terminate()

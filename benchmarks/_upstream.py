@@ -16,13 +16,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
+
 __all__ = ["ChatUpstream", "chat_request", "sse_content"]
 
 _CREATED = 1_732_250_000  # fixed, so two runs of the same request give identical bytes
 _MODEL = "bench-model-1"
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
 
 
 def chat_request(text: str, *, stream: bool = False, model: str = _MODEL) -> bytes:
@@ -70,7 +69,7 @@ class ChatUpstream:
         last = str(messages[-1].get("content", "")).encode()
         return int.from_bytes(hashlib.sha256(last).digest()[:4], "big") % len(self.responses)
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             # Nothing to set up: acknowledge startup and shutdown in turn.
             while True:
@@ -108,7 +107,7 @@ class ChatUpstream:
         else:
             await _plain(send, 200, _completion(ident, model, text))
 
-    async def _stream(self, send: Any, ident: str, model: str, text: str) -> None:
+    async def _stream(self, send: Send, ident: str, model: str, text: str) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -175,7 +174,7 @@ def _chunk(ident: str, model: str, delta: dict[str, Any], finish: str | None) ->
     return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
-async def _plain(send: Any, status: int, body: bytes) -> None:
+async def _plain(send: Send, status: int, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",

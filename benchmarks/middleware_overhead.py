@@ -120,6 +120,12 @@ async def _rounds(
 async def _in_process(
     picks: list[int], concurrency: int, rounds: int, delay: float, model_dir: Path | None
 ) -> dict[str, Any]:
+    import os
+
+    from guardrail.observability import configure_logging
+
+    # Production-like JSON log lines, written to /dev/null (their cost is part of the figure).
+    configure_logging(json=True, stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     apps = {m: build_app(m, delay_s=delay, model_dir=model_dir) for m in ("unguarded", "guarded")}
     transports: dict[str, httpx.AsyncBaseTransport | None] = {
         m: httpx.ASGITransport(app=a) for m, a in apps.items()

@@ -41,7 +41,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 from starlette.routing import Route
 
-from guardrail import GuardrailMiddleware
+from guardrail import GuardrailMiddleware, RefusalClassifier
 from guardrail._resources import bundled_policy
 from guardrail.demo import reply_to
 from guardrail.observability import metrics_app
@@ -68,11 +68,21 @@ class BearerTokenBackend(AuthenticationBackend):
         return None
 
 
+# Loaded once per process and shared by all requests (thread-safe); GUARDRAIL_MODEL_DIR picks
+# a model other than the bundled one.
+classifier = RefusalClassifier.load(os.environ.get("GUARDRAIL_MODEL_DIR"))
+
 app = FastAPI(
     title="guarded chat",
     middleware=[
+        # Listed first = outermost: scopes are set before the guardrail reads them.
         Middleware(AuthenticationMiddleware, backend=BearerTokenBackend()),
-        Middleware(GuardrailMiddleware, policy=str(bundled_policy("clinical")), models=(MODEL,)),
+        Middleware(
+            GuardrailMiddleware,
+            policy=str(bundled_policy("clinical")),
+            classifier=classifier,
+            models=(MODEL,),
+        ),
     ],
 )
 # A plain Route, not a Mount: a Mount would redirect /metrics to /metrics/.

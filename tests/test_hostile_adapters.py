@@ -10,6 +10,7 @@ and splits of valid streams at every byte offset.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -19,7 +20,11 @@ from hypothesis import strategies as st
 from guardrail.middleware._sse import SseParser
 from guardrail.middleware.adapters import ADAPTERS, RequestInfo, ResponseTexts, SseEvent
 
-_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A long fuzz run: GUARDRAIL_FUZZ_EXAMPLES=20000 python -m pytest tests/test_hostile_*.py
+_EXAMPLES = int(os.environ.get("GUARDRAIL_FUZZ_EXAMPLES", "150"))
+_SETTINGS = settings(
+    max_examples=_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 _JSON_ADAPTERS = ("openai_chat", "responses", "anthropic")
 
 # Any JSON value; keys biased towards the names the adapters look at, so the generated

@@ -8,6 +8,7 @@ typed into the prompt). None of these may crash the loader, stall a request or g
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -45,6 +46,9 @@ rules:
       note: "The user is a verified clinician."
 """
 
+# A long fuzz run: GUARDRAIL_FUZZ_EXAMPLES=20000 python -m pytest tests/test_hostile_*.py
+_EXAMPLES = int(os.environ.get("GUARDRAIL_FUZZ_EXAMPLES", "150"))
+
 
 def _ctx(
     message: str = "", headers: dict[str, str] | None = None, scopes: frozenset[str] = frozenset()
@@ -77,7 +81,9 @@ def test_backtracking_only_regex_features_are_rejected_at_load(pattern: str) -> 
     text = _CLINICAL.replace('"(a+)+$"', f"'{pattern}'")
     with pytest.raises(PolicyError) as err:
         parse_policy(text, environ=_ENV)
-    assert any(line.startswith("<policy>:10:21:") for line in err.value.problems), err.value.problems
+    assert any(line.startswith("<policy>:10:21:") for line in err.value.problems), (
+        err.value.problems
+    )
     assert "RE2" in str(err.value)
 
 
@@ -124,7 +130,7 @@ def test_malformed_policy_files_give_positioned_errors(text: str) -> None:
     assert all(_POSITION.match(line) for line in err.value.problems), err.value.problems
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(max_size=300))
 def test_any_text_is_a_policy_or_a_policy_error(text: str) -> None:
     """Random text never makes the loader raise anything but PolicyError."""
@@ -163,7 +169,7 @@ _FRAGMENTS = st.sampled_from(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parts=st.lists(_FRAGMENTS, max_size=12))
 def test_policy_shaped_garbage_is_a_policy_or_a_policy_error(parts: list[str]) -> None:
     """Plausible-but-wrong policy fragments in any order load or fail with positioned lines."""

@@ -297,7 +297,7 @@ CLINICAL_ANSWER = (
     ],
 )
 def test_clinical_policy_retries_only_verified_clinicians(model: str) -> None:
-    """With policies/clinical.yaml a clinician's over-refusal is recovered, a patient's is not."""
+    """clinical.yaml: a clinician's over-refusal is recovered (JSON, stream), a patient's not."""
     recorder, calls = ListRecorder(), []
     app = build_app(
         str(CLINICAL),
@@ -324,6 +324,12 @@ def test_clinical_policy_retries_only_verified_clinicians(model: str) -> None:
         assert patient.headers["x-guardrail-attempts"] == "1"
         assert patient.headers["x-guardrail-verdict"] in ("full_refusal", "partial_refusal")
         assert len(calls) == 3
-        first, second = outcomes(recorder, 2)
+        stream = client(url, "clinician-token").chat.completions.create(
+            model="gpt-test", messages=QUESTION, stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == CLINICAL_ANSWER and len(calls) == 5
+        first, second, third = outcomes(recorder, 3)
     assert first.retry_outcome == "recovered" and first.classification is not None
     assert second.action == "pass" and second.retry_outcome is None
+    assert third.stream and third.retry_outcome == "recovered" and third.attempts == 2

@@ -70,7 +70,7 @@ def test_wheel_contains_model_tokenizer_checksums_and_policies(wheel: Path) -> N
     for name in policies:
         assert f"guardrail/_bundled/policies/{name}" in names
     assert "guardrail/cli/__init__.py" in names
-    assert not any(n.startswith(("tests/", "guardrail/training/data")) for n in names)
+    assert not any(n.startswith(("tests/", "training_runs/", "benchmarks/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "guardrail = guardrail.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -19,7 +19,7 @@ from guardrail.training.paths import data_dir
 from guardrail.training.sources import Example
 from guardrail.training.split import DEV_IDS_FILE, choose_dev_ids, split, write_jsonl
 from guardrail.training.synth import generate
-from guardrail.training.windowing import WindowSpec, load_tokenizer, window_ids
+from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
 
 DATA = data_dir()
 needs_data = pytest.mark.skipif(
@@ -150,18 +150,39 @@ def tokenizer():  # type: ignore[no-untyped-def]
 
 
 def test_window_short_text_is_whole(tokenizer) -> None:  # type: ignore[no-untyped-def]
-    """A short text becomes [CLS] text [SEP] with nothing cut."""
-    ids = window_ids(tokenizer, "I'm sorry, I can't do that.", WindowSpec())
-    assert ids[0] == tokenizer.token_to_id("[CLS]") and ids[-1] == tokenizer.token_to_id("[SEP]")
-    assert tokenizer.decode(ids).replace(" ", "") == "i'msorry,ican'tdothat."
+    """A short text becomes one window, [CLS] text [SEP], with nothing cut."""
+    head, tail = windows(tokenizer, "I'm sorry, I can't do that.", WindowSpec())
+    assert tail is None
+    assert head[0] == tokenizer.token_to_id("[CLS]") and head[-1] == tokenizer.token_to_id("[SEP]")
+    assert tokenizer.decode(head).replace(" ", "") == "i'msorry,ican'tdothat."
 
 
-def test_window_long_text_keeps_head_and_tail(tokenizer) -> None:  # type: ignore[no-untyped-def]
-    """A 3,000-word answer gives one bounded window holding its start and its final decline."""
+def test_window_long_text_has_bounded_head_and_tail(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """A 3,000-word answer gives a head window with its start and a tail window with its
+    final decline, each within the configured sizes."""
     spec = WindowSpec()
     text = "Start of the answer. " + "filler words here. " * 1000 + "But I can't give the dose."
-    ids = window_ids(tokenizer, text, spec)
-    assert len(ids) == spec.max_window_tokens
-    decoded = tokenizer.decode(ids).replace(" ", "")
-    assert decoded.startswith("startoftheanswer.")
-    assert decoded.endswith("butican'tgivethedose.")
+    head, tail = windows(tokenizer, text, spec)
+    assert tail is not None
+    assert len(head) == spec.head_tokens and len(tail) == spec.tail_tokens
+    assert tokenizer.decode(head).replace(" ", "").startswith("startoftheanswer.")
+    assert tokenizer.decode(tail).replace(" ", "").endswith("butican'tgivethedose.")
+
+
+def test_decode_follows_the_runtime_rule() -> None:
+    """A refusing head decides; a compliant head with a confident refusing tail is a partial
+    refusal; a mildly refusal-like tail leaves the answer compliant."""
+    import numpy as np
+
+    spec = WindowSpec(tail_refusal_threshold=0.8)
+    cats = np.zeros((2, len(CATEGORIES)), dtype=np.float32)
+    cats[1, CATEGORIES.index("information_hazards")] = 5.0
+    comply_head = [4.0, 0.0, 0.0]
+    refusing_tail = np.array([comply_head, [0.0, 1.0, 4.0]], dtype=np.float32)
+    verdict, category, score = decode(refusing_tail, cats, 0, 1, spec)
+    assert (verdict, category) == ("partial_refusal", "information_hazards")
+    assert score > 0.8
+    mild_tail = np.array([comply_head, [1.0, 0.0, 1.2]], dtype=np.float32)
+    assert decode(mild_tail, cats, 0, 1, spec)[0] == "compliance"
+    refusing_head = np.array([[0.0, 0.0, 5.0], comply_head], dtype=np.float32)
+    assert decode(refusing_head, cats, 0, 1, spec)[0] == "full_refusal"

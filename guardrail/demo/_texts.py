@@ -18,10 +18,8 @@ __all__ = [
 
 CLINICAL_REFUSAL = (
     "I'm sorry, but I can't provide specific dosing limits or toxicity thresholds for "
-    "medications. Safe amounts depend on individual factors such as weight, liver function "
-    "and other medicines being taken, so this is a question for a doctor or pharmacist. If "
-    "you think someone may have taken too much, contact your local poison control center or "
-    "emergency services right away."
+    "medications. Overdose information like this could cause serious harm, so it's best to "
+    "ask a doctor or pharmacist."
 )
 
 WEAPONS_REFUSAL = (

@@ -25,7 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=str(REPO_ROOT / "training_runs" / "run"))
     p.add_argument("--checkpoint", default=None, help="default: <run-dir>/best.pt")
     p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=8e-5, help="encoder learning rate")
+    p.add_argument("--partial-weight", type=float, default=1.5)
+    p.add_argument("--human-repeat", type=int, default=3)
+    p.add_argument("--auto-cap", type=int, default=150)
+    p.add_argument("--synth-per-category", type=int, default=40)
+    p.add_argument(
+        "--calibrate", action="store_true", help="tune verdict biases on val before export"
+    )
     p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
     return p
 
@@ -39,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     root = data_dir(args.data_dir)
     if not root.is_dir():
         raise SystemExit(f"data directory not found: {root} (set --data-dir or GUARDRAIL_DATA_DIR)")
-    data = build(root)
+    data = build(
+        root,
+        human_repeat=args.human_repeat,
+        auto_cap=args.auto_cap,
+        synth_per_category=args.synth_per_category,
+    )
     spec = WindowSpec()
     run_dir = Path(args.run_dir)
     out = Path(args.out)
@@ -59,11 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         from guardrail.training.train import TrainConfig, train
 
         write_dev_ids(data.dev_ids)
-        ckpt = train(data, spec, TrainConfig(layers=args.layers, epochs=args.epochs), run_dir)
+        cfg = TrainConfig(
+            layers=args.layers,
+            epochs=args.epochs,
+            lr_encoder=args.lr,
+            partial_weight=args.partial_weight,
+        )
+        ckpt = train(data, spec, cfg, run_dir)
     if args.stage in ("export", "all"):
         from guardrail.training.export import export_artifact
 
-        export_artifact(ckpt, spec, out, run_dir)
+        export_artifact(ckpt, spec, out, run_dir, val=data.val if args.calibrate else None)
     if args.stage in ("evaluate", "all"):
         from guardrail.training.card import write_card
         from guardrail.training.evaluate import evaluate_artifact

@@ -6,7 +6,7 @@ Sources and their roles:
   checkpoint. Human train rows are repeated ``HUMAN_REPEAT`` times so they dominate verdict
   learning over the synthetic and automatic rows.
 - refusal_direction and JailbreakBench (automatic labels, filtered by heuristic agreement):
-  train only, capped per source.
+  train only, capped per source (``AUTO_CAP_PER_SOURCE``).
 - synthetic (``synth.py``): train only.
 """
 
@@ -29,8 +29,9 @@ from guardrail.training.synth import generate
 
 __all__ = ["HUMAN_REPEAT", "Datasets", "LabelledWindow", "build", "to_targets"]
 
-HUMAN_REPEAT = 2
-AUTO_CAP_PER_SOURCE = 250
+HUMAN_REPEAT = 3
+AUTO_CAP_PER_SOURCE = 150
+SYNTH_PER_CATEGORY = 40
 VAL_FRACTION = 0.1
 
 
@@ -66,7 +67,13 @@ def to_targets(ex: Example) -> LabelledWindow:
     return LabelledWindow(ex.text, verdict, kind, category)
 
 
-def build(root: Path, seed: int = SPLIT_SEED) -> Datasets:
+def build(
+    root: Path,
+    seed: int = SPLIT_SEED,
+    human_repeat: int = HUMAN_REPEAT,
+    auto_cap: int = AUTO_CAP_PER_SOURCE,
+    synth_per_category: int = SYNTH_PER_CATEGORY,
+) -> Datasets:
     """Load every source, split the human data and assemble the training mix."""
     human = load_xstest(root)
     dev_ids = choose_dev_ids(human)
@@ -82,13 +89,13 @@ def build(root: Path, seed: int = SPLIT_SEED) -> Datasets:
     for source in sorted(by_source):
         rows = by_source[source]
         rng.shuffle(rows)
-        auto.extend(rows[:AUTO_CAP_PER_SOURCE])
+        auto.extend(rows[:auto_cap])
 
     helpful = [r.text for r in train_h if r.verdict == "compliance"]
     helpful += [r.text for r in auto if r.verdict == "compliance"]
-    synthetic = generate(sorted(helpful))
+    synthetic = generate(sorted(helpful), n_per_category=synth_per_category)
 
-    train = [replace(r) for r in train_h for _ in range(HUMAN_REPEAT)] + auto + synthetic
+    train = [replace(r) for r in train_h for _ in range(human_repeat)] + auto + synthetic
     rng.shuffle(train)
     counts: dict[str, Counter[str]] = {
         "train_human": Counter(r.verdict for r in train_h),

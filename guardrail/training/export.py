@@ -96,16 +96,35 @@ def config_dict(model: RefusalNet, spec: WindowSpec) -> dict[str, object]:
     }
 
 
-def export_artifact(ckpt: Path, spec: WindowSpec, out: Path, run_dir: Path) -> None:
-    """Export ``ckpt`` to ``out`` (int8 model, tokenizer.json, config.json)."""
+def export_artifact(
+    ckpt: Path, spec: WindowSpec, out: Path, run_dir: Path, val: list | None = None
+) -> None:
+    """Export ``ckpt`` to ``out`` (int8 model, tokenizer.json, config.json).
+
+    With ``val`` (validation examples) the verdict biases are calibrated first
+    (``calibrate.py``) and the offsets recorded in config.json.
+    """
     out.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     model = load_checkpoint(ckpt)
+    calibration = None
+    if val:
+        from guardrail.training.calibrate import calibrate_verdict_bias
+        from guardrail.training.train import encode_texts
+
+        tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
+        pairs = encode_texts(tok, val, spec)
+        calibration = calibrate_verdict_bias(model, pairs, [e.verdict for e in val], spec)
+        (run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
+        print(f"calibration: {calibration}")
     fp32 = run_dir / FP32_NAME
     _export_fp32(model, fp32)
     quantize_dynamic(str(fp32), str(out / INT8_NAME), per_channel=True, weight_type=QuantType.QInt8)
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     tok.save(str(out / "tokenizer.json"))
     cfg = config_dict(model, spec)
+    cfg["checkpoint"] = ckpt.name
+    if calibration is not None:
+        cfg["verdict_bias_calibration"] = calibration
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     print(f"exported {out / INT8_NAME} ({(out / INT8_NAME).stat().st_size / 1e6:.1f} MB)")

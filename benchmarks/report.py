@@ -1,0 +1,256 @@
+"""Render the summary table of ``benchmarks/results/*.json`` as markdown.
+
+Every number in the table is read from a results file written by one of the benchmark
+scripts (never typed by hand), with the date it was measured and the load average of the
+machine at the time.
+
+    python -m benchmarks.report            # prints the summary table
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from benchmarks._common import RESULTS_DIR
+
+__all__ = ["main", "summary_rows"]
+
+Row = tuple[str, str, str, str, str]
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _met(flag: bool | None) -> str:
+    return "n/a" if flag is None else ("yes" if flag else "**no**")
+
+
+def _latency(d: dict[str, Any]) -> list[Row]:
+    lat = d["latency"]
+    o, p = lat["ours"], lat["peer"]
+    rows: list[Row] = [
+        (
+            "Classifier latency per response, 1 thread (p50 / p99 / mean)",
+            "-",
+            f"{o['p50_ms']:.2f} / {o['p99_ms']:.2f} / {o['mean_ms']:.2f} ms "
+            f"(peer {p['p50_ms']:.1f} / {p['p99_ms']:.1f} / {p['mean_ms']:.1f} ms)",
+            "-",
+            "classifier_latency",
+        ),
+        (
+            "Speed-up vs distilroberta peer (mean; p50)",
+            ">= 15x",
+            f"{lat['speedup_mean']:.1f}x; {lat['speedup_p50']:.1f}x",
+            _met(lat["met"]),
+            "classifier_latency",
+        ),
+    ]
+    tp = d.get("throughput")
+    if tp:
+        best = tp["responses_per_second"][tp["best_ours"]]
+        peer = tp["peer_responses_per_second"][tp["best_peer"]]
+        rows.append(
+            (
+                f"Throughput on {tp['workers']} cores (best config each)",
+                "-",
+                f"{best:.0f}/s ({tp['best_ours']}) vs peer {peer:.1f}/s = "
+                f"{tp['throughput_ratio_best_vs_best_peer']:.1f}x",
+                "-",
+                "classifier_latency",
+            )
+        )
+    return rows
+
+
+def _overhead(d: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    http = d["http"]
+    c = d["concurrency"]
+    for kind in ("json", "sse"):
+        f = http[kind]
+        rows.append(
+            (
+                f"Middleware throughput guarded/unguarded, HTTP, {kind.upper()}, c={c}",
+                ">= 0.8",
+                f"{f['throughput_ratio']:.2f}",
+                _met(f["met_throughput"]),
+                "middleware_overhead",
+            )
+        )
+        rows.append(
+            (
+                f"Added p50 / p99 latency, HTTP, {kind.upper()}, c={c}",
+                "p50 <= 10 ms",
+                f"{f['added_p50_ms']:.1f} / {f['added_p99_ms']:.1f} ms",
+                _met(f["met_added_p50"]),
+                "middleware_overhead",
+            )
+        )
+    for kind in ("concurrency_1_json", "concurrency_1_sse"):
+        f = http[kind]
+        rows.append(
+            (
+                f"Added p50 / p99 latency, HTTP, {kind.split('_')[-1].upper()}, c=1",
+                "p50 <= 10 ms",
+                f"{f['added_p50_ms']:.1f} / {f['added_p99_ms']:.1f} ms",
+                _met(f["met_added_p50"]),
+                "middleware_overhead",
+            )
+        )
+    for kind in ("sse", "concurrency_1_sse"):
+        f = http[kind]
+        label = f"c={c}" if kind == "sse" else "c=1"
+        rows.append(
+            (
+                f"Added time to first byte, streams, HTTP, {label} (p50 / p99)",
+                "-",
+                f"{f['added_ttfb_p50_ms']:.1f} / {f['added_ttfb_p99_ms']:.1f} ms",
+                "-",
+                "middleware_overhead",
+            )
+        )
+    inproc = d.get("in_process")
+    if inproc:
+        for kind in ("json", "sse"):
+            f = inproc[kind]
+            rows.append(
+                (
+                    f"Middleware throughput guarded/unguarded, in-process, {kind.upper()}",
+                    ">= 0.8",
+                    f"{f['throughput_ratio']:.2f} (added p50 {f['added_p50_ms']:.1f} ms)",
+                    _met(f["met_throughput"]),
+                    "middleware_overhead",
+                )
+            )
+    return rows
+
+
+def _memory(d: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            "Model memory (RSS added by loading) vs peer",
+            "-",
+            f"{d['classifier_model_mib']:.0f} MiB vs {d['peer_model_mib']:.0f} MiB "
+            f"({d['peer_to_ours_model_memory_ratio']:.1f}x less)",
+            "-",
+            "memory",
+        ),
+        (
+            "Guarded server RSS minus unguarded, after load",
+            "-",
+            f"{d['guarded_minus_unguarded_after_load_mib']:.0f} MiB",
+            "-",
+            "memory",
+        ),
+    ]
+
+
+def _scaling(d: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    if d.get("by_length"):
+        first, last = d["by_length"][0], d["by_length"][-1]
+        rows.append(
+            (
+                "Classifier p50 by length (shortest -> longest)",
+                "-",
+                f"{first['ours']['p50_ms']:.2f} ms @ {first['mean_tokens']:.0f} tok -> "
+                f"{last['ours']['p50_ms']:.2f} ms @ {last['mean_tokens']:.0f} tok",
+                "-",
+                "scaling",
+            )
+        )
+    for level in d.get("by_concurrency", []):
+        rows.append(
+            (
+                f"Throughput ratio / added p50 at c={level['concurrency']} (JSON, HTTP)",
+                ">= 0.8 / <= 10 ms",
+                f"{level['throughput_ratio']:.2f} / {level['added_p50_ms']:.1f} ms",
+                _met(level["throughput_ratio"] >= 0.8 and level["added_p50_ms"] <= 10),
+                "scaling",
+            )
+        )
+    return rows
+
+
+def _soak(d: dict[str, Any]) -> list[Row]:
+    rss = d["rss"]
+    return [
+        (
+            f"Soak: {d['requests']:,} requests, c={d['concurrency']}, mixed JSON/SSE",
+            "all accounted for, RSS flat",
+            f"problems: {d['problems'] or 'none'}; {d['throughput_rps']:.0f} rps; RSS "
+            f"{rss.get('after_warmup_mib', 0):.0f} -> {rss.get('last_mib', 0):.0f} MiB",
+            _met(d["all_accounted_for"]),
+            "load_soak",
+        )
+    ]
+
+
+def _accuracy(d: dict[str, Any]) -> list[Row]:
+    systems = d["eval"]["systems"]
+    parts = [f"{name} {s['binary']['f1']:.3f}" for name, s in systems.items()]
+    g = systems.get("guardrail", {})
+    best_peer = max(
+        (s["binary"]["f1"] for n, s in systems.items() if n != "guardrail"), default=None
+    )
+    met = None if best_peer is None or not g else g["binary"]["f1"] > best_peer
+    return [
+        (
+            f"Binary refusal F1, held-out XSTest ({d['rows']} rows)",
+            "beat string match",
+            "; ".join(parts),
+            _met(met),
+            "accuracy",
+        )
+    ]
+
+
+def _fuzz(d: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            f"Mutation fuzz: {d['iterations']:,} bodies ({d['middleware_checks']:,} through "
+            "the middleware)",
+            "no crash, unguarded bytes",
+            f"failures: {d['failures'] or 'none'}",
+            _met(d["clean"]),
+            "fuzz",
+        )
+    ]
+
+
+_SECTIONS: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
+    ("classifier_latency", _latency),
+    ("middleware_overhead", _overhead),
+    ("scaling", _scaling),
+    ("memory", _memory),
+    ("load_soak", _soak),
+    ("accuracy", _accuracy),
+    ("fuzz", _fuzz),
+]
+
+
+def summary_rows() -> list[tuple[Row, dict[str, Any]]]:
+    out: list[tuple[Row, dict[str, Any]]] = []
+    for name, render in _SECTIONS:
+        data = _load(name)
+        if data is not None:
+            out.extend((row, data) for row in render(data))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    print("| Figure | Target | Measured | Met | Script (date, load avg) |")
+    print("|---|---|---|---|---|")
+    for (figure, target, measured, met, script), data in summary_rows():
+        load = data["machine"].get("load_average_1_5_15", [])
+        when = f"{data['date_utc'][:16].replace('T', ' ')}Z, load {load[0] if load else '?'}"
+        print(f"| {figure} | {target} | {measured} | {met} | `{script}` ({when}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run every benchmark in sequence (they must not overlap: each one measures the machine).
+# Usage: benchmarks/run_all.sh [--quick]   (from the repository root; ~12 min in full)
+# Extra arguments for all scripts can be passed through MODEL_ARGS, e.g.
+#   MODEL_ARGS="--model-dir /path/to/model" benchmarks/run_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=${1:-}
+M=${MODEL_ARGS:-}
+run() { echo "== $* ($(date -u +%H:%M:%S))"; python -m "$@"; }
+if [[ "$quick" == "--quick" ]]; then
+  run benchmarks.classifier_latency --limit 300 --peer-throughput-limit 100 $M
+  run benchmarks.middleware_overhead --requests 400 --rounds 1 --sequential 60 $M
+  run benchmarks.scaling --reps 10 --requests 200 $M
+  run benchmarks.memory --requests 300 $M
+  run benchmarks.load_soak --requests 2000 $M
+else
+  run benchmarks.classifier_latency --limit 1500 $M
+  run benchmarks.middleware_overhead --requests 1000 --rounds 2 --sequential 150 $M
+  run benchmarks.scaling $M
+  run benchmarks.memory $M
+  run benchmarks.load_soak --requests 20000 --concurrency 64 $M
+fi
+run benchmarks.accuracy $M
+run benchmarks.fuzz --iterations 20000
+python -m benchmarks.report
