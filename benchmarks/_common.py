@@ -29,6 +29,7 @@ __all__ = [
     "load_completions",
     "load_labelled",
     "machine_info",
+    "model_info",
     "rss_mib",
     "stats_ms",
     "timed",
@@ -144,6 +145,28 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def model_info(model_dir: Path | None = None) -> dict[str, str]:
+    """Version and sha256 of the model a figure was measured with (bundled unless given)."""
+    from guardrail._resources import bundled_model_dir
+
+    directory = model_dir or bundled_model_dir()
+    info = {"model_dir": str(directory)}
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        info["model_version"] = str(config.get("model_version", "?"))
+        info["windows"] = (
+            f"max {config.get('max_window_tokens')}, head {config.get('head_tokens')}, "
+            f"tail {config.get('tail_tokens')}, layers {config.get('layers')}"
+        )
+        sums = (directory / "SHA256SUMS").read_text(encoding="utf-8").split("\n")
+        info["onnx_sha256"] = next(
+            (ln.split()[0] for ln in sums if ln.strip().endswith(".onnx")), "?"
+        )
+    except (OSError, ValueError):
+        info["model_version"] = "unavailable"
+    return info
+
+
 def write_result(name: str, payload: dict[str, Any], command: str | None = None) -> Path:
     """Write ``benchmarks/results/<name>.json`` with the run's date, command and machine."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -152,6 +175,7 @@ def write_result(name: str, payload: dict[str, Any], command: str | None = None)
         "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or " ".join(["python", *sys.argv]),
         "machine": machine_info(),
+        "model": model_info(_model_dir_from_argv()),
         **payload,
     }
     path = RESULTS_DIR / f"{name}.json"
@@ -159,6 +183,17 @@ def write_result(name: str, payload: dict[str, Any], command: str | None = None)
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def _model_dir_from_argv() -> Path | None:
+    # Every script takes --model-dir; read it back here so each result names its model.
+    argv = sys.argv
+    for i, arg in enumerate(argv):
+        if arg == "--model-dir" and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--model-dir="):
+            return Path(arg.split("=", 1)[1])
+    return None
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:

@@ -110,6 +110,7 @@ class GuardrailMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        /,
         policy: PolicySource = None,
         classifier: Classifier | None = None,
         *,

@@ -32,11 +32,13 @@ from guardrail.model.windowing import TextWindows, Windower, coerce_text
 __all__ = ["DEFAULT_BATCH_WINDOWS", "RefusalClassifier"]
 
 #: Windows per session run in ``classify_batch``. The int8 model quantizes activations
-#: dynamically with one scale per input tensor, so in a padded batch a text's scores depend on
-#: its neighbours (up to 0.03 of refusal_score, measured on 128 XSTest responses) and batching
-#: did not run faster on these 2-3 layer models. So by default each window runs alone and
-#: ``classify_batch`` returns exactly what ``classify`` would; raise it to trade that for
-#: fewer session calls. Batched windows are sorted by length so padding stays small.
+#: dynamically, one scale per input tensor, padding included, so in a padded batch a text's
+#: scores depend on its neighbours: on 300 dev responses, batches of 8 windows moved
+#: refusal_score by up to 0.27 and flipped 2 verdicts (the fp32 graph: 0.000000, so padding
+#: itself is handled right), while saving about a quarter of the CPU time (2.7 vs 3.7 ms per
+#: text). So by default each window runs alone and ``classify_batch`` returns exactly what
+#: ``classify`` returns; raise it to trade that for throughput. Batched windows are sorted by
+#: length so padding stays small.
 DEFAULT_BATCH_WINDOWS = 1
 
 Int64s = npt.NDArray[np.int64]

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         from guardrail.training.evaluate import evaluate_artifact
 
         report = evaluate_artifact(out, run_dir, data.dev, spec)
-        write_card(out, report, data.counts)
+        write_card(out, report, data.counts, run_dir)
     return 0
 
 

@@ -47,9 +47,16 @@ def _row(name: str, s: dict) -> str:
     )
 
 
-def write_card(out: Path, report: dict, counts: dict[str, Counter[str]]) -> None:
+def write_card(
+    out: Path, report: dict, counts: dict[str, Counter[str]], run_dir: Path | None = None
+) -> None:
     """Write MODEL_CARD.md from the dev report, then SHA256SUMS (checksums the card too)."""
     cfg = json.loads((out / "config.json").read_text())
+    train_cfg = {}
+    if run_dir is not None and (run_dir / "train_config.json").exists():
+        train_cfg = json.loads((run_dir / "train_config.json").read_text())
+        train_cfg.pop("window", None)
+    hyper = ", ".join(f"{k}={v}" for k, v in train_cfg.items())
     w = cfg["windowing"]
     size_mb = (out / INT8_NAME).stat().st_size / 1e6
     sha = _sha(out / INT8_NAME)
@@ -125,7 +132,7 @@ re-measure latency against distilroberta-base).
 ## Training data
 
 {_SOURCES}
-Rows per set (after filtering; human train rows are seen twice per epoch):
+Rows per set (after filtering; each human train row is repeated `--human-repeat` times per epoch):
 
 | set | rows | verdicts |
 |---|---|---|
@@ -133,6 +140,14 @@ Rows per set (after filtering; human train rows are seen twice per epoch):
 
 None of the data is copied into this repository; the loaders read it from `../shared/data`
 (or `$GUARDRAIL_DATA_DIR`).
+
+## Training
+
+Fine-tuned end to end (encoder and heads) with AdamW, linear warm-up and decay, bf16 autocast on
+CPU; loss = verdict cross-entropy (partial class weighted) + 0.3 × kind + 0.5 × category
+cross-entropy, the last two masked where no trustworthy label exists. Settings: {hyper}.
+The checkpoint with the best validation binary F1 + macro-F1 was kept
+(`{cfg.get("checkpoint", "?")}`; validation = 10% of the non-dev XSTest prompt ids).
 
 ## Reproduce
 

@@ -65,7 +65,7 @@ def config_dict(model: RefusalNet, spec: WindowSpec) -> dict[str, object]:
         "layers": model.config.num_hidden_layers,
         "hidden_size": model.config.hidden_size,
         "pooling": "mean over attention_mask",
-        "quantization": "int8 dynamic, per-channel (onnxruntime quantize_dynamic, QInt8)",
+        "quantization": "int8 dynamic per-channel reduce_range (onnxruntime quantize_dynamic)",
         "opset": 17,
         "inputs": ["input_ids", "attention_mask"],
         "outputs": OUTPUTS,
@@ -119,7 +119,15 @@ def export_artifact(
         print(f"calibration: {calibration}")
     fp32 = run_dir / FP32_NAME
     _export_fp32(model, fp32)
-    quantize_dynamic(str(fp32), str(out / INT8_NAME), per_channel=True, weight_type=QuantType.QInt8)
+    # per-channel: per-tensor int8 moved logits by up to 0.15; reduce_range (7-bit weights)
+    # avoids the u8s8 saturation of AVX2 kernels and halved fp32-vs-int8 flips on val+train
+    quantize_dynamic(
+        str(fp32),
+        str(out / INT8_NAME),
+        per_channel=True,
+        reduce_range=True,
+        weight_type=QuantType.QInt8,
+    )
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     tok.save(str(out / "tokenizer.json"))
     cfg = config_dict(model, spec)
