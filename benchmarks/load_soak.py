@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import random
 import statistics
 from collections import Counter
@@ -51,6 +52,30 @@ async def _expected_digests(picks: set[int], streams: set[bool]) -> dict[tuple[i
             )
             out[(pick, stream)] = hashlib.sha256(got.body).hexdigest()
     return out
+
+
+def log_stats(lines: list[str]) -> dict[str, Any]:
+    """The middleware's own accounting, from its JSON log lines: overhead and classifier time."""
+    overhead: list[float] = []
+    classifier: list[float] = []
+    skipped: Counter[str] = Counter()
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") != "guarded_response":
+            continue
+        overhead.append(float(event.get("overhead_ms", 0.0)) / 1000.0)
+        if event.get("classifier_ms"):
+            classifier.append(float(event["classifier_ms"]) / 1000.0)
+        if event.get("skipped"):
+            skipped[str(event["skipped"])] += 1
+    return {
+        "overhead_ms": stats_ms(overhead).as_dict(),
+        "classifier_ms": stats_ms(classifier).as_dict(),
+        "skipped": dict(skipped),
+    }
 
 
 def _rss_trend(samples: list[float]) -> dict[str, Any]:
@@ -122,6 +147,7 @@ def run_soak(
         "latency": stats_ms(r.latency_s for r in ok).as_dict(),
         "ttfb_streams": stats_ms(r.ttfb_s for r in ok if r.ttfb_s is not None).as_dict(),
         "guarded_log_lines": guarded_lines,
+        "middleware_log_accounting": log_stats(log_lines),
         "rss": rss,
         "rss_growth_limit_mib": _RSS_GROWTH_LIMIT_MIB,
         "problems": dict(problems),

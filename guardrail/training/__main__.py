@@ -25,12 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=str(REPO_ROOT / "training_runs" / "run"))
     p.add_argument("--checkpoint", default=None, help="default: <run-dir>/best.pt")
     p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=8e-5, help="encoder learning rate")
-    p.add_argument("--partial-weight", type=float, default=1.5)
-    p.add_argument("--human-repeat", type=int, default=3)
-    p.add_argument("--auto-cap", type=int, default=150)
-    p.add_argument("--synth-per-category", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--lr", type=float, default=6e-5, help="encoder learning rate")
+    p.add_argument("--partial-weight", type=float, default=2.0)
+    p.add_argument("--human-repeat", type=int, default=2)
+    p.add_argument("--auto-cap", type=int, default=250)
+    p.add_argument("--synth-per-category", type=int, default=50)
     p.add_argument(
         "--calibrate", action="store_true", help="tune verdict biases on val before export"
     )

@@ -102,6 +102,17 @@ checkpoint selection. Refusal = full or partial refusal.
 {_row("XSTest string match (baseline)", report["baselines"]["xstest_string_match"])}
 {_row("LLM Guard NoRefusalLight (baseline)", report["baselines"]["norefusal_light"])}
 
+Targets of issue #2 and where this model stands (int8, dev): binary F1 >= 0.95 — **not met**
+({report["int8"]["binary"]["f1"]:.3f}); 3-class macro-F1 >= 0.80 — **not met**
+({report["int8"]["macro_f1"]:.3f}, held down by the partial-refusal class:
+{int(report["int8"]["per_class"]["partial_refusal"]["support"])} dev rows); int8 within 0.5 F1
+points of fp32 — binary gap {100 * (report["fp32"]["binary"]["f1"] - report["int8"]["binary"]["f1"]):.1f}
+points, macro gap {100 * (report["fp32"]["macro_f1"] - report["int8"]["macro_f1"]):.1f} points; int8 and
+fp32 disagree on {report["int8_vs_fp32_verdict_disagreements"]} of {report["dev_rows"]} dev verdicts
+(dynamic int8 noise on borderline responses; 7-bit weights (reduce_range) and keeping the
+heads, the last layer or the embeddings in fp32 did not reduce disagreements on 1,560
+train/val texts).
+
 The baselines can only say refusal/compliance (they map to `full_refusal`), so their partial F1
 is 0 by construction. int8 confusion matrix (rows gold, columns predicted; order compliance,
 partial, full): {conf}.
@@ -147,7 +158,11 @@ Fine-tuned end to end (encoder and heads) with AdamW, linear warm-up and decay, 
 CPU; loss = verdict cross-entropy (partial class weighted) + 0.3 × kind + 0.5 × category
 cross-entropy, the last two masked where no trustworthy label exists. Settings: {hyper}.
 The checkpoint with the best validation binary F1 + macro-F1 was kept
-(`{cfg.get("checkpoint", "?")}`; validation = 10% of the non-dev XSTest prompt ids).
+(`{cfg.get("checkpoint", "?")}`; validation = 10% of the non-dev XSTest prompt ids). A second
+run (human rows x3, fewer automatic/synthetic rows, lr 8e-5, partial weight 1.5, 5 epochs)
+scored lower on validation (best binary F1 0.934, macro-F1 0.740 vs 0.941 / 0.772) and was not
+shipped. A validation-tuned bias offset on the verdict head (`--calibrate`) is available but
+off: it did not carry over from validation to dev in a check on this checkpoint.
 
 ## Reproduce
 
@@ -155,7 +170,8 @@ The checkpoint with the best validation binary F1 + macro-F1 was kept
 pip install -e '.[train]'
 python -m guardrail.training all --out onnx_models
 ```
-(CPU, 2 threads, bf16 autocast; seeds fixed; ~30 min on 2 cores.) `python -m guardrail.training
+(CPU, 2 threads, bf16 autocast, seeds fixed; training took 1,901 s for 6 epochs on the shared
+2-core machine.) `python -m guardrail.training
 dev-jsonl --jsonl dev.jsonl` writes the dev split for `guardrail eval`.
 
 ## Limitations

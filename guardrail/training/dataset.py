@@ -29,9 +29,9 @@ from guardrail.training.synth import generate
 
 __all__ = ["HUMAN_REPEAT", "Datasets", "LabelledWindow", "build", "to_targets"]
 
-HUMAN_REPEAT = 3
-AUTO_CAP_PER_SOURCE = 150
-SYNTH_PER_CATEGORY = 40
+HUMAN_REPEAT = 2
+AUTO_CAP_PER_SOURCE = 250
+SYNTH_PER_CATEGORY = 50
 VAL_FRACTION = 0.1
 
 

@@ -174,6 +174,9 @@ def evaluate_artifact(out: Path, run_dir: Path, dev: list[Example], spec: Window
                 "n": len(weak),
                 "accuracy": sum(a == b for a, b in weak) / max(1, len(weak)),
             }
+    report["int8_vs_fp32_verdict_disagreements"] = sum(
+        a != b for a, b in zip(preds["fp32"], preds["int8"], strict=True)
+    )
     report["tail_probe_int8"] = _tail_probe(
         OnnxRunner(out / INT8_NAME, out / "tokenizer.json", spec), dev
     )
