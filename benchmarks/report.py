@@ -5,12 +5,14 @@ scripts (never typed by hand), with the date it was measured and the load averag
 machine at the time.
 
     python -m benchmarks.report            # prints the summary table
+    python -m benchmarks.report --write    # and puts it into RESULTS.md between the markers
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks._common import RESULTS_DIR
@@ -222,9 +224,30 @@ def _fuzz(d: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _breakdown(d: dict[str, Any]) -> list[Row]:
+    shipped = d["session_run_by_shape"]["shipped"]
+    runs = ", ".join(f"{k} {v['p50_ms']:.2f} ms" for k, v in shipped.items())
+    rows: list[Row] = [
+        (
+            "Where classify time goes (1 thread, p50 of session.run per input shape)",
+            "-",
+            f"tokenise+window {d['windows_for']['mean_ms']:.2f} ms mean of "
+            f"classify {d['classify']['mean_ms']:.2f} ms; int8 run: {runs}",
+            "-",
+            "model_breakdown",
+        )
+    ]
+    for name, shapes in d["session_run_by_shape"].items():
+        if name != "shipped":
+            other = ", ".join(f"{k} {v['p50_ms']:.2f} ms" for k, v in shapes.items())
+            rows.append((f"Same shapes, `{Path(name).name}`", "-", other, "-", "model_breakdown"))
+    return rows
+
+
 _SECTIONS: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
     ("classifier_latency", _latency),
     ("middleware_overhead", _overhead),
+    ("model_breakdown", _breakdown),
     ("scaling", _scaling),
     ("memory", _memory),
     ("load_soak", _soak),
@@ -242,13 +265,94 @@ def summary_rows() -> list[tuple[Row, dict[str, Any]]]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    print("| Figure | Target | Measured | Met | Script (date, load avg) |")
-    print("|---|---|---|---|---|")
+_START, _END = "<!-- SUMMARY:start -->", "<!-- SUMMARY:end -->"
+_CSTART, _CEND = "<!-- COMPACT:start -->", "<!-- COMPACT:end -->"
+
+
+def compact() -> str:
+    """The few headline figures, for the README."""
+    rows = ["| | guardrail | reference | target |", "|---|---|---|---|"]
+    lat, ovh = _load("classifier_latency"), _load("middleware_overhead")
+    mem, soak, acc = _load("memory"), _load("load_soak"), _load("accuracy")
+    if lat:
+        o, p = lat["latency"]["ours"], lat["latency"]["peer"]
+        rows.append(
+            f"| Classifier latency per response, 1 CPU thread (p50 / mean) | "
+            f"{o['p50_ms']:.1f} / {o['mean_ms']:.1f} ms | distilroberta (LLM Guard "
+            f"NoRefusal) ONNX: {p['p50_ms']:.0f} / {p['mean_ms']:.0f} ms "
+            f"(**{lat['latency']['speedup_mean']:.1f}x**) | 15x |"
+        )
+        tp = lat.get("throughput")
+        if tp:
+            rows.append(
+                f"| Responses/s on 2 cores | {tp['responses_per_second'][tp['best_ours']]:.0f}"
+                f" | {tp['peer_responses_per_second'][tp['best_peer']]:.0f} | - |"
+            )
+    if acc:
+        sy = acc["eval"]["systems"]
+        rows.append(
+            f"| Refusal F1, {acc['rows']} held-out XSTest answers | "
+            f"{sy['guardrail']['binary']['f1']:.3f} | string match "
+            f"{sy['xstest_strmatch']['binary']['f1']:.3f}, NoRefusalLight "
+            f"{sy['norefusal_light']['binary']['f1']:.3f} | - |"
+        )
+    if mem:
+        rows.append(
+            f"| Model memory (RSS) | {mem['classifier_model_mib']:.0f} MiB | "
+            f"{mem['peer_model_mib']:.0f} MiB | - |"
+        )
+    if ovh:
+        h = ovh["http"]
+        rows.append(
+            f"| Middleware added latency, p50, 1 client (JSON / stream TTFB) | "
+            f"{h['concurrency_1_json']['added_p50_ms']:.1f} / "
+            f"{h['concurrency_1_sse']['added_ttfb_p50_ms']:.1f} ms | unguarded app | "
+            "<= 10 ms |"
+        )
+        rows.append(
+            f"| Middleware throughput, {ovh['concurrency']} clients, 2 saturated cores "
+            f"(JSON / SSE) | {h['json']['throughput_ratio']:.2f}x / "
+            f"{h['sse']['throughput_ratio']:.2f}x | unguarded app | >= 0.8x |"
+        )
+    if soak:
+        rows.append(
+            f"| Soak: {soak['requests']:,} requests, {soak['concurrency']} clients | "
+            f"{'all accounted for' if soak['all_accounted_for'] else soak['problems']}, "
+            f"RSS {soak['rss']['after_warmup_mib']:.0f} -> {soak['rss']['last_mib']:.0f} MiB"
+            " | unguarded bytes | every response |"
+        )
+    return "\n".join(rows)
+
+
+def _replace(doc: str, start: str, end: str, text: str) -> str:
+    head, _, rest = doc.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{text}\n{end}{tail}"
+
+
+def table() -> str:
+    lines = [
+        "| Figure | Target | Measured | Met | Script (date, load avg) |",
+        "|---|---|---|---|---|",
+    ]
     for (figure, target, measured, met, script), data in summary_rows():
         load = data["machine"].get("load_average_1_5_15", [])
         when = f"{data['date_utc'][:16].replace('T', ' ')}Z, load {load[0] if load else '?'}"
-        print(f"| {figure} | {target} | {measured} | {met} | `{script}` ({when}) |")
+        lines.append(f"| {figure} | {target} | {measured} | {met} | `{script}` ({when}) |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    text = table()
+    print(text)
+    if argv is None:
+        import sys
+
+        argv = sys.argv[1:]
+    if "--write" in argv:
+        path = RESULTS_DIR.parent / "RESULTS.md"
+        doc = _replace(path.read_text(encoding="utf-8"), _START, _END, text)
+        path.write_text(_replace(doc, _CSTART, _CEND, compact()), encoding="utf-8")
     return 0
 
 

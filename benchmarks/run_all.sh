@@ -17,10 +17,11 @@ if [[ "$quick" == "--quick" ]]; then
 else
   run benchmarks.classifier_latency --limit 1500 $M
   run benchmarks.middleware_overhead --requests 1000 --rounds 2 --sequential 150 $M
+  run benchmarks.model_breakdown $M
   run benchmarks.scaling $M
   run benchmarks.memory $M
   run benchmarks.load_soak --requests 20000 --concurrency 64 $M
 fi
 run benchmarks.accuracy $M
 run benchmarks.fuzz --iterations 20000
-python -m benchmarks.report
+python -m benchmarks.report --write

@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 from guardrail.model import RefusalClassifier  # noqa: E402
 
 DEFAULT_OUT = REPO / "tests" / "golden" / "classifications.json"
+_PINNED = ("refusal-classifier.int8.onnx", "config.json", "tokenizer.json")
 
 _ANSWER = (
     "Regular watering in the early morning lets the soil take up moisture before the heat of "
@@ -91,6 +92,8 @@ def main() -> int:
     golden = {
         "generated_by": "scripts/make_golden.py",
         "model_sha256": classifier.model_sha256,
+        # Everything that changes outputs: graph, windowing/threshold settings, vocabulary.
+        "artifact_sha256": {name: classifier.checksums[name] for name in _PINNED},
         "model_version": classifier.config.model_version,
         "cases": [
             {"id": case_id, "text": text, **result.to_dict()}

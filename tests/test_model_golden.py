@@ -52,11 +52,14 @@ def golden() -> dict[str, Any]:
 def test_golden_file_was_made_with_the_shipped_model(
     classifier: RefusalClassifier, golden: dict[str, Any]
 ) -> None:
-    """The golden file names the shipped model's checksum (else: run scripts/make_golden.py)."""
-    assert golden["model_sha256"] == classifier.model_sha256, (
+    """The golden file names the shipped files' checksums (else: run scripts/make_golden.py)."""
+    pinned = {name: classifier.checksums[name] for name in golden["artifact_sha256"]}
+    assert golden["artifact_sha256"] == pinned, (
         "onnx_models/ changed since the goldens were made: run scripts/make_golden.py and "
         "review the diff of tests/golden/classifications.json"
     )
+    assert golden["model_sha256"] == classifier.model_sha256
+    assert len(golden["artifact_sha256"]) == 3
     assert len(golden["cases"]) >= 20
 
 
