@@ -77,7 +77,9 @@ class PolicyLike(Protocol):
         """True when a classifier error/timeout should block instead of passing."""
         ...
 
-    def decide(self, ctx: RequestContext, classification: Classification, *, attempt: int) -> Decision:
+    def decide(
+        self, ctx: RequestContext, classification: Classification, *, attempt: int
+    ) -> Decision:
         """First matching rule wins; hard floors are checked before any rule."""
         ...
 
