@@ -332,7 +332,7 @@ def _replace(doc: str, start: str, end: str, text: str) -> str:
 
 def table() -> str:
     lines = [
-        "| Figure | Target | Measured | Met | Script (date, load avg) |",
+        "| Figure | Target | Measured | Met | Script (end of run, UTC; load avg then) |",
         "|---|---|---|---|---|",
     ]
     for (figure, target, measured, met, script), data in summary_rows():
