@@ -250,6 +250,20 @@ async def test_defaults_load_bundled_policy_and_record_metrics() -> None:
     assert responses() == before + 1
 
 
+def test_app_may_be_given_by_keyword_as_older_starlette_does() -> None:
+    """Starlette 0.37-0.40 build middleware as cls(app=app, ...); that form works too."""
+
+    async def chat(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    guard_kw = GuardrailMiddleware(
+        app=chat, policy=ScriptedPolicy(), classifier=FakeClassifier(), recorder=ListRecorder()
+    )
+    assert guard_kw.app is chat
+    with pytest.raises(ConfigError, match="needs the ASGI app"):
+        GuardrailMiddleware(policy=ScriptedPolicy(), classifier=FakeClassifier())
+
+
 def test_missing_policy_file_fails_at_construction(tmp_path: Any) -> None:
     """A policy path that does not exist is a start-up error naming the file."""
     missing = tmp_path / "nope.yaml"

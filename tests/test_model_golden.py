@@ -1,7 +1,10 @@
 """The shipped model's answers on fixed texts, and what it must see in long responses.
 
 tests/golden/classifications.json holds the shipped model's output on ~20 texts (written by
-scripts/make_golden.py): verdict, kind and category must match exactly, scores within 1e-4.
+scripts/make_golden.py): verdict, kind and category must match exactly, scores within
+SCORE_TOLERANCE. The scores were made with onnxruntime 1.31 on an AVX-512 VNNI CPU; int8
+kernels differ slightly between onnxruntime versions and CPUs (onnxruntime 1.17, the lowest
+supported, moved one score by 2.3e-4), so the tolerance is 1e-3 rather than float noise.
 These tests use only the bundled model and skip while onnx_models/ holds none.
 """
 
@@ -17,6 +20,7 @@ from guardrail._resources import bundled_model_dir
 from guardrail.model import RefusalClassifier
 from guardrail.model._files import MODEL_FILE
 
+SCORE_TOLERANCE = 1e-3
 GOLDEN = Path(__file__).resolve().parent / "golden" / "classifications.json"
 pytestmark = pytest.mark.skipif(
     not (bundled_model_dir() / MODEL_FILE).is_file(),
@@ -66,7 +70,7 @@ def test_golden_file_was_made_with_the_shipped_model(
 def test_shipped_model_reproduces_the_golden_outputs(
     classifier: RefusalClassifier, golden: dict[str, Any]
 ) -> None:
-    """Verdict, kind, category and skipped match exactly; scores within 1e-4."""
+    """Verdict, kind, category and skipped match exactly; scores within SCORE_TOLERANCE."""
     cases = golden["cases"]
     results = classifier.classify_batch([case["text"] for case in cases])
     for case, result in zip(cases, results, strict=True):
@@ -74,7 +78,7 @@ def test_shipped_model_reproduces_the_golden_outputs(
         for key in ("verdict", "kind", "category", "skipped"):
             assert got[key] == case[key], f"{case['id']}: {key}"
         for key in ("refusal_score", "category_score"):
-            assert got[key] == pytest.approx(case[key], abs=1e-4), f"{case['id']}: {key}"
+            assert got[key] == pytest.approx(case[key], abs=SCORE_TOLERANCE), f"{case['id']}: {key}"
 
 
 def test_obvious_refusal_and_obvious_answer_are_told_apart(classifier: RefusalClassifier) -> None:

@@ -109,7 +109,7 @@ class GuardrailMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApp | None = None,
         /,
         policy: PolicySource = None,
         classifier: Classifier | None = None,
@@ -118,6 +118,13 @@ class GuardrailMiddleware:
         options: GuardrailOptions | None = None,
         **option_values: Any,
     ) -> None:
+        # ``app`` is positional-only so that Starlette >= 0.41's typed ``Middleware(cls, ...)``
+        # accepts this class, yet Starlette 0.37-0.40 build the stack with ``cls(app=app, ...)``:
+        # that keyword lands in ``option_values`` and is taken from there.
+        if app is None:
+            app = option_values.pop("app", None)
+            if app is None:
+                raise ConfigError("GuardrailMiddleware needs the ASGI app to wrap")
         if options is not None and option_values:
             raise ConfigError(
                 "pass either options=GuardrailOptions(...) or option keywords "
