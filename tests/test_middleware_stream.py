@@ -172,6 +172,20 @@ async def test_short_stream_is_decided_at_its_end() -> None:
 
 
 @pytest.mark.anyio
+async def test_stream_ending_inside_the_window_is_classified_once() -> None:
+    """When the window held the whole stream, its verdict is final: no second classification."""
+    text = "Sure, here is a short answer."
+    app, recorder, classifier = guard(
+        fixed(200, SSE, chat_sse(text, pieces=3)), stream_window_min_chars=200
+    )
+    got = await drive(app, STREAM)
+    assert stream_text(got.body) == text
+    assert classifier.batches == [[text]]
+    outcome = recorder.outcomes[0]
+    assert outcome.classification is not None and outcome.classification.verdict == "compliance"
+
+
+@pytest.mark.anyio
 async def test_window_max_chars_bounds_the_hold() -> None:
     """Without a sentence end the window closes at stream_window_max_chars."""
     text = "word " * 200  # no sentence end at all

@@ -87,6 +87,9 @@ class Exchange(Responder):
         self.scope = scope
         self.receive = receive
         self.policy: PolicyLike | None = None
+        # The texts the stream's hold-back window was judged on: when the stream ended inside
+        # the window they are the whole answer, and classifying them again would only cost CPU.
+        self.window_texts: tuple[str, ...] | None = None
 
     # -- the request ---------------------------------------------------------------
 
@@ -252,6 +255,7 @@ class Exchange(Responder):
             self._unclassified(attempt, None)
             await self._deliver(attempt)
             return
+        self.window_texts = texts
         await self._judge(attempt, texts)
 
     # -- deciding ------------------------------------------------------------------
@@ -338,7 +342,7 @@ class Exchange(Responder):
         if attempt is None or attempt.collector is None or not attempt.body_complete:
             return
         texts = attempt.texts()
-        if not texts:
+        if not texts or (texts == self.window_texts and self.classification is not None):
             return
         result = await self.services.pool.classify(texts, self.options.classify_timeout)
         self.classifier_seconds += result.seconds

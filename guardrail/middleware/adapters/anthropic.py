@@ -10,6 +10,7 @@ from guardrail.middleware.adapters.base import (
     RequestInfo,
     ResponseTexts,
     SseEvent,
+    StreamCollectorState,
     content_text,
     dump_json,
     is_json_content_type,
@@ -142,12 +143,10 @@ class AnthropicAdapter:
         return Rendered(status, "application/json", dump_json({"type": "error", "error": error}))
 
 
-class _AnthropicStreamCollector:
+class _AnthropicStreamCollector(StreamCollectorState):
     def __init__(self) -> None:
+        super().__init__()
         self._parts: list[str] = []
-        self._unsupported = False
-        self._tool_call_first = False
-        self._model: str | None = None
 
     def feed(self, event: SseEvent) -> None:
         if self._unsupported:
@@ -175,15 +174,3 @@ class _AnthropicStreamCollector:
     def texts(self) -> tuple[str, ...]:
         text = "".join(self._parts)
         return (text,) if text else ()
-
-    @property
-    def unsupported(self) -> bool:
-        return self._unsupported
-
-    @property
-    def tool_call_first(self) -> bool:
-        return self._tool_call_first
-
-    @property
-    def model(self) -> str | None:
-        return self._model

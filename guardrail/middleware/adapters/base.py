@@ -21,6 +21,7 @@ __all__ = [
     "ResponseTexts",
     "SseEvent",
     "StreamCollector",
+    "StreamCollectorState",
     "content_text",
     "dump_json",
     "is_json_content_type",
@@ -183,3 +184,28 @@ def string_metadata(value: Any) -> dict[str, str]:
 def is_one_of(value: Any, names: tuple[str, ...]) -> bool:
     """``value in names`` for a value from an untrusted body (a list is unhashable)."""
     return isinstance(value, str) and value in names
+
+
+class StreamCollectorState:
+    """The bookkeeping every SSE collector shares, behind the Protocol's read-only properties.
+
+    Subclasses set ``_unsupported`` (an event they cannot read), ``_tool_call_first`` (a tool
+    call came before any text, so the answer is not classified) and ``_model`` as events arrive.
+    """
+
+    def __init__(self) -> None:
+        self._unsupported = False
+        self._tool_call_first = False
+        self._model: str | None = None
+
+    @property
+    def unsupported(self) -> bool:
+        return self._unsupported
+
+    @property
+    def tool_call_first(self) -> bool:
+        return self._tool_call_first
+
+    @property
+    def model(self) -> str | None:
+        return self._model

@@ -11,6 +11,7 @@ from guardrail.middleware.adapters.base import (
     RequestInfo,
     ResponseTexts,
     SseEvent,
+    StreamCollectorState,
     content_text,
     dump_json,
     is_json_content_type,
@@ -149,12 +150,10 @@ class OpenAIChatAdapter:
         return Rendered(status, "application/json", openai_error_body(message, status))
 
 
-class _ChatStreamCollector:
+class _ChatStreamCollector(StreamCollectorState):
     def __init__(self) -> None:
+        super().__init__()
         self._parts: dict[int, list[str]] = {}
-        self._unsupported = False
-        self._tool_call_first = False
-        self._model: str | None = None
 
     def feed(self, event: SseEvent) -> None:
         if self._unsupported or event.data == "[DONE]":
@@ -181,15 +180,3 @@ class _ChatStreamCollector:
 
     def texts(self) -> tuple[str, ...]:
         return tuple("".join(self._parts[i]) for i in sorted(self._parts))
-
-    @property
-    def unsupported(self) -> bool:
-        return self._unsupported
-
-    @property
-    def tool_call_first(self) -> bool:
-        return self._tool_call_first
-
-    @property
-    def model(self) -> str | None:
-        return self._model

@@ -11,6 +11,7 @@ from guardrail.middleware.adapters.base import (
     RequestInfo,
     ResponseTexts,
     SseEvent,
+    StreamCollectorState,
     content_text,
     dump_json,
     is_json_content_type,
@@ -200,12 +201,10 @@ class ResponsesAdapter:
         return Rendered(status, "application/json", openai_error_body(message, status))
 
 
-class _ResponsesStreamCollector:
+class _ResponsesStreamCollector(StreamCollectorState):
     def __init__(self) -> None:
+        super().__init__()
         self._parts: list[str] = []
-        self._unsupported = False
-        self._tool_call_first = False
-        self._model: str | None = None
 
     def feed(self, event: SseEvent) -> None:
         if self._unsupported:
@@ -231,15 +230,3 @@ class _ResponsesStreamCollector:
     def texts(self) -> tuple[str, ...]:
         text = "".join(self._parts)
         return (text,) if text else ()
-
-    @property
-    def unsupported(self) -> bool:
-        return self._unsupported
-
-    @property
-    def tool_call_first(self) -> bool:
-        return self._tool_call_first
-
-    @property
-    def model(self) -> str | None:
-        return self._model
