@@ -34,14 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # A command whose module is not built yet is left out of the parser.
-            if exc.name == name:
-                continue
-            raise
-        module.register(subparsers)
+        # Command modules keep their heavy imports (onnxruntime, uvicorn) inside their run
+        # functions, so registering all of them for --help stays cheap.
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
