@@ -15,8 +15,7 @@ import itertools
 import numpy as np
 import torch
 
-from guardrail.taxonomy import VERDICTS
-from guardrail.training.metrics import binary_f1, macro_f1
+from guardrail.evaluation.metrics import score
 from guardrail.training.model import RefusalNet
 from guardrail.training.windowing import WindowSpec, decode
 
@@ -45,7 +44,8 @@ def window_logits(model: RefusalNet, pairs, batch_size: int = 64):
 
 def _score(v, c, rows, gold, spec: WindowSpec) -> tuple[float, float]:
     pred = [decode(v, c, h, t, spec)[0] for h, t in rows]
-    return macro_f1(gold, pred, VERDICTS), binary_f1(gold, pred)["f1"]
+    s = score(gold, pred)
+    return s.macro_f1, s.binary.f1
 
 
 def calibrate_verdict_bias(

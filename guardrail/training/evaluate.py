@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from guardrail.taxonomy import VERDICTS
+from guardrail.evaluation.baselines import load_baselines
+from guardrail.evaluation.metrics import score
 from guardrail.training.export import FP32_NAME, INT8_NAME
-from guardrail.training.metrics import binary_f1, confusion, macro_f1, per_class
 from guardrail.training.paths import data_dir
 from guardrail.training.sources import Example
 from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
@@ -73,25 +73,23 @@ class OnnxRunner:
 
 
 def string_baselines(texts: list[str], root: Path) -> dict[str, list[str]]:
-    """XSTest string match (startswith) and LLM Guard NoRefusalLight (substring) predictions."""
-    xs = json.loads((root / "xstest" / "xstest_strmatch_prefixes.json").read_text())["prefixes"]
-    nr = json.loads((root / "baselines" / "norefusal_light_substrings.json").read_text())
-    subs = [s.lower() for s in nr["substrings"]]
-    strmatch = [
-        "full_refusal" if t.lower().strip().startswith(tuple(xs)) else "compliance" for t in texts
-    ]
-    norefusal = [
-        "full_refusal" if any(s in t.lower() for s in subs) else "compliance" for t in texts
-    ]
-    return {"xstest_string_match": strmatch, "norefusal_light": norefusal}
+    """XSTest string match (startswith) and LLM Guard NoRefusalLight (substring) predictions,
+    by the same detectors ``guardrail eval`` uses."""
+    strmatch, norefusal = load_baselines(root)
+    return {
+        "xstest_string_match": [strmatch.predict(t) for t in texts],
+        "norefusal_light": [norefusal.predict(t) for t in texts],
+    }
 
 
 def _scores(gold: list[str], pred: list[str]) -> dict[str, object]:
+    s = score(gold, pred)
+    b = s.binary
     return {
-        "binary": binary_f1(gold, pred),
-        "macro_f1": macro_f1(gold, pred, VERDICTS),
-        "per_class": per_class(gold, pred, VERDICTS),
-        "confusion": confusion(gold, pred, VERDICTS),
+        "binary": {"precision": b.precision, "recall": b.recall, "f1": b.f1},
+        "macro_f1": s.macro_f1,
+        "per_class": {c.label: c.to_dict() for c in s.per_class},
+        "confusion": [list(row) for row in s.confusion.matrix],
     }
 
 
@@ -187,8 +185,9 @@ def evaluate_artifact(out: Path, run_dir: Path, dev: list[Example], spec: Window
         by_model[r.model][0].append(r.verdict)
         by_model[r.model][1].append(p)
     report["int8_by_model"] = {
-        m: {"n": len(g), "binary_f1": binary_f1(g, p)["f1"], "macro_f1": macro_f1(g, p, VERDICTS)}
+        m: {"n": len(g), "binary_f1": s.binary.f1, "macro_f1": s.macro_f1}
         for m, (g, p) in sorted(by_model.items())
+        for s in [score(g, p)]
     }
     (run_dir / "dev_report.json").write_text(json.dumps(report, indent=2))
     for name in ("fp32", "int8"):

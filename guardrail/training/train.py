@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from guardrail.evaluation.metrics import score
 from guardrail.taxonomy import CATEGORIES, VERDICTS
 from guardrail.training.dataset import Datasets, LabelledWindow, to_targets
 from guardrail.training.heuristics import looks_like_refusal
-from guardrail.training.metrics import binary_f1, macro_f1
 from guardrail.training.model import RefusalNet, encoder_path
 from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
 
@@ -205,8 +205,8 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
                     flush=True,
                 )
         pred = predict(model, val_pairs, spec)
-        bf = binary_f1(val_gold, pred)["f1"]
-        mf = macro_f1(val_gold, pred, VERDICTS)
+        val = score(val_gold, pred)
+        bf, mf = val.binary.f1, val.macro_f1
         ckpt = run_dir / f"epoch{epoch}.pt"
         torch.save({"state_dict": model.state_dict(), "layers": cfg.layers}, ckpt)
         print(
@@ -214,9 +214,9 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
             f"macro_f1 {mf:.4f} elapsed {time.time() - t0:.0f}s",
             flush=True,
         )
-        score = mf + bf
-        if score > best:
-            best = score
+        selection = mf + bf
+        if selection > best:
+            best = selection
             shutil.copyfile(ckpt, best_path)
             print(f"  new best (epoch {epoch})", flush=True)
     return best_path
