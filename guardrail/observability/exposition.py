@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Receive, Scope, Send
 
+from guardrail._asgi import send_complete, serve_lifespan
 from guardrail.observability.multiprocess import multiproc_dir, multiprocess_registry
 
 __all__ = ["MetricsApp", "metrics_app"]
@@ -28,7 +29,7 @@ class MetricsApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             # A websocket has no business here; close it instead of leaving it hanging.
@@ -74,22 +75,6 @@ async def _respond(
     head: bool = False,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    headers = [
-        (b"content-type", content_type.encode("latin-1")),
-        (b"content-length", str(len(body)).encode("ascii")),
-        # A scrape must never be answered from a cache.
-        (b"cache-control", b"no-store"),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    # A scrape must never be answered from a cache.
+    no_store = [(b"cache-control", b"no-store"), *(extra or [])]
+    await send_complete(send, status, body, content_type, extra_headers=no_store, head=head)

@@ -6,6 +6,8 @@ import json
 
 from starlette.types import Send
 
+from guardrail._asgi import send_complete
+
 __all__ = ["error_body", "error_response"]
 
 
@@ -17,15 +19,4 @@ def error_body(code: str, message: str, type_: str = "upstream_error") -> bytes:
 
 async def error_response(send: Send, status: int, code: str, message: str) -> None:
     """Send a complete JSON error response."""
-    body = error_body(code, message)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send_complete(send, status, error_body(code, message), "application/json")

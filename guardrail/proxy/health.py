@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from anyio import to_thread
 from starlette.types import Receive, Scope, Send
 
+from guardrail._asgi import send_complete
 from guardrail.classification import Classifier
 from guardrail.policy_api import PolicyProvider
 
@@ -40,18 +41,8 @@ def policy_check(provider: PolicyProvider) -> ReadinessCheck:
 
 async def _send(send: Send, status: int, payload: dict[str, object]) -> None:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    no_store = [(b"cache-control", b"no-store")]
+    await send_complete(send, status, body, "application/json", extra_headers=no_store)
 
 
 class HealthApp:
