@@ -147,9 +147,15 @@ def test_reload_forces_a_reparse_and_keeps_the_budget(policy_file: Path) -> None
 def test_watcher_thread_reloads_and_stops(policy_file: Path) -> None:
     """start() runs a daemon watcher that picks changes up; close() stops it."""
     events: list[str] = []
+    # Other tests' stores may still have live watchers in this process: look only at ours.
+    before = set(threading.enumerate())
     with PolicyStore(policy_file, interval=0.02, on_reload=lambda r, e: events.append(r)) as store:
         store.start()
-        watchers = [t for t in threading.enumerate() if t.name == "guardrail-policy-watch"]
+        watchers = [
+            t
+            for t in threading.enumerate()
+            if t.name == "guardrail-policy-watch" and t not in before
+        ]
         assert watchers and all(t.daemon for t in watchers)
         _write(policy_file, _B)
         deadline = time.monotonic() + 5

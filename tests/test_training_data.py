@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from guardrail.evaluation.metrics import score
 from guardrail.taxonomy import CATEGORIES, CATEGORY_KIND
 from guardrail.training.heuristics import looks_like_refusal, weak_category
-from guardrail.training.metrics import binary_f1, confusion, macro_f1
 from guardrail.training.paths import data_dir
 from guardrail.training.sources import Example
 from guardrail.training.split import DEV_IDS_FILE, choose_dev_ids, split, write_jsonl
@@ -130,13 +130,15 @@ def test_refusal_heuristic_and_weak_categories() -> None:
 
 
 def test_metrics_on_a_small_example() -> None:
-    """Binary F1 counts partial refusals as refusals; macro-F1 and the confusion matrix agree."""
+    """The metrics training selects checkpoints by (guardrail.evaluation's) count partial
+    refusals as refusals; macro-F1 and the confusion matrix agree."""
     gold = ["compliance", "full_refusal", "partial_refusal", "compliance"]
     pred = ["compliance", "full_refusal", "full_refusal", "full_refusal"]
-    assert binary_f1(gold, pred) == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8})
-    labels = ("compliance", "partial_refusal", "full_refusal")
-    assert confusion(gold, pred, labels) == [[1, 0, 1], [0, 0, 1], [0, 0, 1]]
-    assert macro_f1(gold, pred, labels) == pytest.approx((2 / 3 + 0 + 0.5) / 3)
+    scores = score(gold, pred)
+    binary = scores.binary
+    assert (binary.precision, binary.recall, binary.f1) == pytest.approx((2 / 3, 1.0, 0.8))
+    assert scores.confusion.matrix == ((1, 0, 1), (0, 0, 1), (0, 0, 1))
+    assert scores.macro_f1 == pytest.approx((2 / 3 + 0 + 0.5) / 3)
 
 
 @pytest.fixture(scope="module")

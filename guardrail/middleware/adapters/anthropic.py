@@ -149,11 +149,8 @@ class _AnthropicStreamCollector(StreamCollectorState):
         self._parts: list[str] = []
 
     def feed(self, event: SseEvent) -> None:
-        if self._unsupported:
-            return
-        data = load_json_object(event.data)
+        data = self._event_object(event)
         if data is None:
-            self._unsupported = True
             return
         kind = data.get("type", event.event)
         if kind == "content_block_delta":

@@ -198,6 +198,16 @@ class StreamCollectorState:
         self._tool_call_first = False
         self._model: str | None = None
 
+    def _event_object(self, event: SseEvent) -> dict[str, Any] | None:
+        """The event's JSON object; None once the stream is unsupported, which a non-object
+        event makes it (the rest of that stream is then passed through unread)."""
+        if self._unsupported:
+            return None
+        data = load_json_object(event.data)
+        if data is None:
+            self._unsupported = True
+        return data
+
     @property
     def unsupported(self) -> bool:
         return self._unsupported

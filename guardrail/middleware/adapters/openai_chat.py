@@ -156,11 +156,10 @@ class _ChatStreamCollector(StreamCollectorState):
         self._parts: dict[int, list[str]] = {}
 
     def feed(self, event: SseEvent) -> None:
-        if self._unsupported or event.data == "[DONE]":
+        if event.data == "[DONE]":
             return
-        data = load_json_object(event.data)
+        data = self._event_object(event)
         if data is None:
-            self._unsupported = True
             return
         if self._model is None and isinstance(data.get("model"), str):
             self._model = data["model"]

@@ -207,11 +207,8 @@ class _ResponsesStreamCollector(StreamCollectorState):
         self._parts: list[str] = []
 
     def feed(self, event: SseEvent) -> None:
-        if self._unsupported:
-            return
-        data = load_json_object(event.data)
+        data = self._event_object(event)
         if data is None:
-            self._unsupported = True
             return
         kind = data.get("type", event.event)
         if is_one_of(kind, _TEXT_DELTAS):
