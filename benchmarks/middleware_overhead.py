@@ -6,13 +6,16 @@ the bundled default policy: monitor only, so no retry changes the work done), in
 rounds so that machine noise hits both alike:
 
 - in-process: httpx's ASGITransport, no sockets;
-- over HTTP: uvicorn in a subprocess on a free port, httpx clients in this process.
+- over HTTP: uvicorn in a subprocess on a free port, closed-loop clients in this process:
+  by default the light raw-socket client of ``benchmarks._rawload`` (``--client httpx`` for
+  httpx, which costs a few ms of CPU per request on the cores the server needs too).
 
 Reported: throughput ratio guarded/unguarded (target >= 0.8), p50/p99 latency and added
 p50 (target <= 10 ms), added time-to-first-byte of streams, and the per-request overhead at
 concurrency 1 (no queueing).
 
     python -m benchmarks.middleware_overhead [--requests 2000] [--concurrency 32] [--rounds 2]
+        [--client raw|httpx]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import httpx
 
 from benchmarks._common import load_labelled, stats_ms, write_result
 from benchmarks._load import LoadRun, run_load
+from benchmarks._rawload import run_raw_load
 from benchmarks._serve import build_app, start_server
 
 __all__ = ["main", "summarize"]
@@ -99,21 +103,23 @@ async def _rounds(
     stream: bool,
     concurrency: int,
     rounds: int,
+    client: str = "httpx",
 ) -> dict[str, Any]:
     streams = [stream] * len(picks)
     warm = picks[: min(64, len(picks))]
+
+    async def load(mode: str, which: list[int], flags: list[bool]) -> LoadRun:
+        if client == "raw" and transports[mode] is None:
+            return await run_raw_load(urls[mode], which, flags, concurrency)
+        return await run_load(urls[mode], which, flags, concurrency, transport=transports[mode])
+
     for mode in ("unguarded", "guarded"):  # warm-up: connections, allocator, ORT kernels
-        await run_load(
-            urls[mode], warm, [stream] * len(warm), concurrency, transport=transports[mode]
-        )
+        await load(mode, warm, [stream] * len(warm))
     res: dict[str, list[dict[str, Any]]] = {"unguarded": [], "guarded": []}
     for r in range(rounds):
         order = ("unguarded", "guarded") if r % 2 == 0 else ("guarded", "unguarded")
         for mode in order:
-            run = await run_load(
-                urls[mode], picks, streams, concurrency, transport=transports[mode]
-            )
-            res[mode].append(summarize(run))
+            res[mode].append(summarize(await load(mode, picks, streams)))
     return _compare(res["unguarded"], res["guarded"])
 
 
@@ -144,6 +150,7 @@ def _over_http(
     delay: float,
     model_dir: Path | None,
     sequential: int,
+    client: str,
 ) -> dict[str, Any]:
     with (
         start_server("unguarded", delay_s=delay) as plain,
@@ -152,12 +159,12 @@ def _over_http(
         urls = {"unguarded": plain.url, "guarded": guarded.url}
         none: dict[str, httpx.AsyncBaseTransport | None] = dict.fromkeys(urls)
         out = {
-            "json": asyncio.run(_rounds(urls, none, picks, False, concurrency, rounds)),
-            "sse": asyncio.run(_rounds(urls, none, picks, True, concurrency, rounds)),
+            "json": asyncio.run(_rounds(urls, none, picks, False, concurrency, rounds, client)),
+            "sse": asyncio.run(_rounds(urls, none, picks, True, concurrency, rounds, client)),
         }
         seq = picks[:sequential]
-        out["concurrency_1_json"] = asyncio.run(_rounds(urls, none, seq, False, 1, rounds))
-        out["concurrency_1_sse"] = asyncio.run(_rounds(urls, none, seq, True, 1, rounds))
+        out["concurrency_1_json"] = asyncio.run(_rounds(urls, none, seq, False, 1, rounds, client))
+        out["concurrency_1_sse"] = asyncio.run(_rounds(urls, none, seq, True, 1, rounds, client))
     return out
 
 
@@ -170,6 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="load generator over HTTP (raw: light asyncio sockets; httpx: the httpx client)",
+    )
     args = parser.parse_args(argv)
 
     picks = picks_for(args.requests)
@@ -179,13 +192,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rounds": args.rounds,
         "upstream_delay_s": args.delay,
         "policy": "bundled default (monitor only)",
+        "http_client": args.client,
     }
     if not args.skip_in_process:
         payload["in_process"] = asyncio.run(
             _in_process(picks, args.concurrency, args.rounds, args.delay, args.model_dir)
         )
     payload["http"] = _over_http(
-        picks, args.concurrency, args.rounds, args.delay, args.model_dir, args.sequential
+        picks,
+        args.concurrency,
+        args.rounds,
+        args.delay,
+        args.model_dir,
+        args.sequential,
+        args.client,
     )
     path = write_result("middleware_overhead", payload)
     for where in ("in_process", "http"):

@@ -4,7 +4,8 @@
    a time (one thread), next to the peer fed min(n, 128) tokens. Our windowing reads a head
    and a tail window whatever the length, so only tokenisation grows with the text.
 2. Concurrency: the stand-in app over HTTP, unguarded and guarded, at 1, 8, 32 and 128
-   concurrent clients (JSON), back to back at each level.
+   concurrent clients (JSON), back to back at each level, driven by the light raw-socket
+   client of ``benchmarks._rawload``.
 
     python -m benchmarks.scaling [--lengths 100,250,...] [--levels 1,8,32,128]
 """
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import load_labelled, stats_ms, write_result
-from benchmarks._load import run_load
 from benchmarks._peer import PeerModel, peer_model_path
+from benchmarks._rawload import run_raw_load
 from benchmarks._serve import start_server
 from benchmarks.middleware_overhead import picks_for, summarize
 
@@ -111,8 +112,10 @@ def by_concurrency(
             flags = [False] * n
             res = {}
             for server in (plain, guarded):  # warm-up, then the measured run
-                asyncio.run(run_load(server.url, picks[: level * 2], flags[: level * 2], level))
-                res[server.mode] = summarize(asyncio.run(run_load(server.url, picks, flags, level)))
+                warm = picks[: level * 2]
+                asyncio.run(run_raw_load(server.url, warm, flags[: level * 2], level))
+                run = asyncio.run(run_raw_load(server.url, picks, flags, level))
+                res[server.mode] = summarize(run)
             u, g = res["unguarded"], res["guarded"]
             rows.append(
                 {

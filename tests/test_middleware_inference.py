@@ -1,4 +1,4 @@
-"""The inference pool: off the event loop, bounded, micro-batched, with deadlines."""
+"""The inference pool: off the event loop, bounded, optionally micro-batched, with deadlines."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ async def test_concurrent_requests_share_batches() -> None:
     assert results == ["full_refusal"] * 10
     assert sum(len(b) for b in classifier.batches) == 10
     assert len(classifier.batches) == 2  # the first request alone, then the nine that queued
+    pool.close()
+
+
+@pytest.mark.anyio
+async def test_without_batching_concurrent_requests_run_on_parallel_workers() -> None:
+    """With max_batch 1 every call holds one request's texts and busy workers run side by side."""
+    classifier = FakeClassifier(delay=0.05)
+    pool = InferencePool(classifier, max_concurrency=3, max_batch=1)
+    async with anyio.create_task_group() as group:
+        for i in range(9):
+            group.start_soon(pool.classify, [f"{ANSWER} {i}"], 5)
+        group.start_soon(pool.classify, [REFUSAL, ANSWER], 5)  # one request, two choices
+    assert sorted(len(b) for b in classifier.batches) == [1] * 9 + [2]
+    assert len(classifier.threads) == 3
     pool.close()
 
 

@@ -23,7 +23,8 @@ size limits (``too_large``), classifier errors (``error``) and timeouts (``timeo
 the client with exactly what the unguarded app would have sent, plus ``x-guardrail-*``
 headers. A policy with ``fail_closed`` turns classifier errors and timeouts into a 503 in
 the API's error format. Classification runs in worker threads, never on the event loop,
-and concurrent requests are micro-batched into one ``classify_batch`` call.
+and can micro-batch concurrent requests into one ``classify_batch`` call
+(``max_batch_texts``; off by default because the bundled model gains nothing from batches).
 
 Asyncio only: the worker pool hands results back with ``loop.call_soon_threadsafe``.
 """

@@ -1,10 +1,12 @@
-"""Classification off the event loop: a bounded worker pool that micro-batches requests.
+"""Classification off the event loop: a bounded worker pool that can micro-batch requests.
 
 Requests queue their texts; at most ``max_concurrency`` worker threads run the classifier.
 A worker takes everything queued when it becomes free (up to ``max_batch`` texts) into one
 ``classify_batch`` call, so under load concurrent requests share a batch without anyone
-waiting for a batch to fill: an idle pool starts on the first request at once. The
-classifier must be thread-safe (the ``Classifier`` Protocol says so).
+waiting for a batch to fill: an idle pool starts on the first request at once. With
+``max_batch`` 1 (the middleware's default) a worker takes one request's texts at a time, so
+concurrent requests run on parallel workers and each is answered as soon as its own texts
+are done. The classifier must be thread-safe (the ``Classifier`` Protocol says so).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class GuardrailOptions:
     unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
     deadline of each classification, queueing included (skip reason ``timeout``);
     ``max_concurrency`` classifier threads serve all requests, batching up to
-    ``max_batch_texts`` texts (1 turns micro-batching off). ``models`` is the model-name
+    ``max_batch_texts`` texts per call (default 1: no micro-batching, see below). ``models`` is the model-name
     label allow-list handed to the default recorder; ``log_content`` puts excerpts of
     ``excerpt_chars`` characters into outcomes. ``block_message`` is the text of a block
     (or replace) decision that brings none; ``unavailable_message`` that of the 503 a
@@ -56,7 +56,11 @@ class GuardrailOptions:
     stream_window_max_chars: int = 320
     classify_timeout: float = 1.0
     max_concurrency: int = 4
-    max_batch_texts: int = 32
+    # 1: the bundled int8 model runs each window alone anyway (RefusalClassifier's
+    # DEFAULT_BATCH_WINDOWS), so a micro-batch only made every text in it wait for the whole
+    # batch on one thread while the other workers idled: 325 vs 400 guarded JSON responses/s
+    # at 32 clients (benchmarks/RESULTS.md). Raise it for a classifier whose batches pay.
+    max_batch_texts: int = 1
     models: tuple[str, ...] = ()
     log_content: bool = False
     excerpt_chars: int = 200
