@@ -42,11 +42,12 @@ class GuardrailOptions:
     unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
     deadline of each classification, queueing included (skip reason ``timeout``);
     ``max_concurrency`` classifier threads serve all requests, batching up to
-    ``max_batch_texts`` texts per call (default 1: no micro-batching, see below). ``models`` is the model-name
-    label allow-list handed to the default recorder; ``log_content`` puts excerpts of
-    ``excerpt_chars`` characters into outcomes. ``block_message`` is the text of a block
-    (or replace) decision that brings none; ``unavailable_message`` that of the 503 a
-    ``fail_closed`` policy sends when classification failed.
+    ``max_batch_texts`` texts per call (default 1: no micro-batching, see the field).
+    ``models`` is the model-name label allow-list handed to the default recorder;
+    ``log_content`` puts excerpts of ``excerpt_chars`` characters into outcomes.
+    ``block_message`` is the text of a block (or replace) decision that brings none;
+    ``unavailable_message`` that of the 503 a ``fail_closed`` policy sends when
+    classification failed.
     """
 
     routes: Mapping[str, str | ApiAdapter] = field(default_factory=lambda: DEFAULT_ROUTES)
