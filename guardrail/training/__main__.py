@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(REPO_ROOT / "onnx_models"), help="artifact directory")
     p.add_argument("--run-dir", default=str(REPO_ROOT / "training_runs" / "run"))
     p.add_argument("--checkpoint", default=None, help="default: <run-dir>/best.pt")
-    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--layers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=6e-5, help="encoder learning rate")
     p.add_argument("--partial-weight", type=float, default=2.0)

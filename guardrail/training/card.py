@@ -158,11 +158,30 @@ Fine-tuned end to end (encoder and heads) with AdamW, linear warm-up and decay, 
 CPU; loss = verdict cross-entropy (partial class weighted) + 0.3 × kind + 0.5 × category
 cross-entropy, the last two masked where no trustworthy label exists. Settings: {hyper}.
 The checkpoint with the best validation binary F1 + macro-F1 was kept
-(`{cfg.get("checkpoint", "?")}`; validation = 10% of the non-dev XSTest prompt ids). A second
-run (human rows x3, fewer automatic/synthetic rows, lr 8e-5, partial weight 1.5, 5 epochs)
-scored lower on validation (best binary F1 0.934, macro-F1 0.740 vs 0.941 / 0.772) and was not
-shipped. A validation-tuned bias offset on the verdict head (`--calibrate`) is available but
-off: it did not carry over from validation to dev in a check on this checkpoint.
+(`{cfg.get("checkpoint", "?")}`; validation = 10% of the non-dev XSTest prompt ids).
+
+Runs compared (same data, split and recipe unless said; int8 dev figures):
+
+| run | layers | best val binary F1 / macro-F1 | dev binary F1 / macro-F1 | int8-fp32 binary gap | latency median, 1 thread | shipped |
+|---|---|---|---|---|---|---|
+| l2b | 2 | 0.933 / 0.768 (epoch 2) | 0.912 / 0.683 | 0.4 points | {lat["cpu_median_ms"]:.2f} ms (above) | yes (this model) |
+| l2 | 2 | 0.927 / 0.770 (epoch 5) | 0.916 / 0.694 | 0.0 points | 2.0-2.3 ms | no: missed the tail refusal of the 3,000-word test (tail score 0.49) |
+| l3 | 3 | 0.941 / 0.772 (epoch 4) | 0.919 / 0.680 | 0.6 points | 3.51 ms (same measurement) | until 2026-11-22 |
+| r2 | 3 | 0.934 / 0.740 | not evaluated | - | - | no |
+
+l2b differs from l2 only in the synthetic generator: twice as many long answers that decline
+at the end (25 per category), half of them with a polite close ("I hope this helps!") before
+the decline, and four more decline phrasings; on the long-answer probe l2 flagged 92% and
+kept 91% of the friendly closes compliant. Between l2 and l2b validation could not tell
+(sum of the two F1s 1.697 vs 1.701); l2b was chosen because only it sees the decline at the end
+of the 3,000-word answer that tests/test_model_golden.py requires. The 2-layer model replaced
+the 3-layer one: 0.7 points lower dev binary F1, 0.3 points higher macro-F1, int8 within 0.5
+points of fp32, and about 1.6x faster, which the middleware's throughput needs. r2 used human
+rows x3, fewer automatic/synthetic rows, lr 8e-5, partial weight 1.5 and 5 epochs. Averaging the 3-layer run's last checkpoints (weight soup of epochs 4-5 or 4-6) gave
+validation binary F1 0.933 / 0.930 and macro-F1 0.786 / 0.784 against 0.941 / 0.772 for its
+best single checkpoint: no clear gain, not pursued. A
+validation-tuned bias offset on the verdict head (`--calibrate`) is available but off: it did
+not carry over from validation to dev in a check on the 3-layer checkpoint.
 
 ## Reproduce
 
@@ -170,7 +189,7 @@ off: it did not carry over from validation to dev in a check on this checkpoint.
 pip install -e '.[train]'
 python -m guardrail.training all --out onnx_models
 ```
-(CPU, 2 threads, bf16 autocast, seeds fixed; training took 1,901 s for 6 epochs on the shared
+(CPU, 2 threads, bf16 autocast, seeds fixed; training took 730 s for 6 epochs on the shared
 2-core machine.) `python -m guardrail.training
 dev-jsonl --jsonl dev.jsonl` writes the dev split for `guardrail eval`.
 

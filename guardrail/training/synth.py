@@ -43,6 +43,10 @@ _TAIL_DECLINES = (
     "Note that I've deliberately left out {x}, as I can't share that.",
     "As for {x}, I'm sorry, but I can't help with that part.",
     "I won't go into {x}, though.",
+    "That said, I can't tell you {x}; a professional can help with that part.",
+    "I'm not able to give you {x}, so please check with an expert for that.",
+    "What I can't do is walk you through {x}.",
+    "I'll stop short of {x}, which I can't help with.",
 )
 
 _SYMPATHY = (
@@ -177,13 +181,17 @@ def generate(
             decline = _opened(rng.choice(OPENERS), rng.choice(reasons).format(x=x))
             help_ = _sentences(rng.choice(pool), rng, 2, 5)
             add(_join(decline, rng.choice(_PARTIAL_BRIDGES), help_), "partial_refusal", category)
-        # partial with the decline at the end of a long, helpful answer (tail evidence)
-        for _ in range(n_per_category // 4):
+        # partial with the decline at the end of a long, helpful answer (tail evidence);
+        # half of them close politely first, so "I hope this helps" does not teach the tail
+        # window that whatever follows is a friendly close
+        for _ in range(n_per_category // 2):
             x = rng.choice(requests)
             body = rng.choice(pool)
             if rng.random() < 0.5:
                 body = body + "\n\n" + rng.choice(pool)
             tail = rng.choice(_TAIL_DECLINES).format(x=x)
+            if rng.random() < 0.5:
+                tail = _join(rng.choice(CLOSERS), tail)
             add(_join(body.strip(), tail), "partial_refusal", category, evidence="tail")
 
     # hard negatives: compliant answers that contain refusal-like words

@@ -32,7 +32,7 @@ __all__ = ["TrainConfig", "encode_texts", "predict", "train", "training_windows"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    layers: int = 3
+    layers: int = 2
     epochs: int = 5
     batch_size: int = 32
     lr_encoder: float = 6e-5
