@@ -118,6 +118,22 @@ def test_options_are_frozen_copies() -> None:
         options.max_concurrency = 9  # type: ignore[misc]
 
 
+def test_default_concurrency_follows_the_cpus_the_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One classifier thread per usable CPU, at least 1 and at most 4."""
+    import guardrail.middleware.options as options_module
+
+    for cpus, expected in ((1, 1), (2, 2), (3, 3), (16, 4)):
+        monkeypatch.setattr(
+            options_module.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n))
+        )
+        assert GuardrailOptions().max_concurrency == expected
+    monkeypatch.delattr(options_module.os, "sched_getaffinity")
+    monkeypatch.setattr(options_module.os, "cpu_count", lambda: None)
+    assert GuardrailOptions().max_concurrency == 1
+
+
 def test_route_table_matches_templates() -> None:
     """Exact paths, trailing slashes and one-segment placeholders match; others do not."""
     table = RouteTable(
