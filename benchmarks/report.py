@@ -310,7 +310,7 @@ def compact() -> str:
             "<= 10 ms |"
         )
         rows.append(
-            f"| Middleware throughput, {ovh['concurrency']} clients, 2 saturated cores "
+            f"| Middleware throughput, {ovh['concurrency']} clients, all on 2 cores "
             f"(JSON / SSE) | {h['json']['throughput_ratio']:.2f}x / "
             f"{h['sse']['throughput_ratio']:.2f}x | unguarded app | >= 0.8x |"
         )
