@@ -160,3 +160,37 @@ def test_concurrent_threads_get_the_same_results_as_sequential_calls(
     assert len(outcomes) == 24
     for got in outcomes:
         assert got == expected
+
+
+class _CountingSession:
+    """Wraps an onnxruntime session and records the batch shape of every run."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.shapes: list[tuple[int, ...]] = []
+
+    def run(self, names: list[str], feeds: dict[str, object]) -> object:
+        self.shapes.append(tuple(feeds["input_ids"].shape))  # type: ignore[attr-defined]
+        return self.inner.run(names, feeds)  # type: ignore[attr-defined]
+
+
+def test_the_tail_window_is_read_only_behind_a_compliant_head() -> None:
+    """A long text that refuses up front costs one window run; a long answer costs two, and
+    both results equal reading head and tail and combining them."""
+    from dataclasses import replace
+
+    from guardrail.model._decode import combine
+
+    clf = RefusalClassifier.load(MODEL_DIR, threads=1)
+    counting = _CountingSession(clf._session.session)
+    clf._session = replace(clf._session, session=counting)
+    refusal = "I'm sorry, but I can't help with that. " + "It would not be safe to do so. " * 80
+    answer = "Here is how to repot a fern: water it first and loosen the roots. " * 40
+    for text, runs in ((refusal, 1), (answer, 2)):
+        counting.shapes.clear()
+        got = clf.classify(text)
+        assert len(counting.shapes) == runs
+        windows = clf.windows_for(text)
+        assert windows.tail is not None
+        both = clf._run([windows.head, windows.tail], 1)
+        assert got == combine(both, 0, 1, clf.config.tail_refusal_threshold)

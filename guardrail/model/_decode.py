@@ -32,7 +32,7 @@ import numpy.typing as npt
 from guardrail.classification import Classification
 from guardrail.taxonomy import CATEGORIES, CATEGORY_KIND, REFUSAL_KINDS, Verdict
 
-__all__ = ["EMPTY", "combine", "decode_window", "softmax"]
+__all__ = ["EMPTY", "combine", "decode_window", "refuses", "softmax"]
 
 Floats = npt.NDArray[np.float32]
 
@@ -55,6 +55,11 @@ def softmax(logits: Floats) -> Floats:
     return out
 
 
+def refuses(verdict_p: Floats) -> bool:
+    """True when one window's verdict probabilities make it a refusal (score >= 0.5)."""
+    return float(verdict_p[1] + verdict_p[2]) >= 0.5
+
+
 def decode_window(
     verdict_p: Floats, kind_p: Floats, category_p: Floats, *, force_refusal: bool = False
 ) -> Classification:
@@ -67,7 +72,7 @@ def decode_window(
     verdict: Verdict
     if force_refusal:
         verdict = "partial_refusal"
-    elif refusal_score < 0.5:
+    elif not refuses(verdict_p):
         verdict = "compliance"
     else:
         verdict = "partial_refusal" if verdict_p[1] > verdict_p[2] else "full_refusal"

@@ -23,7 +23,7 @@ from tokenizers import Tokenizer
 from guardrail._resources import bundled_model_dir
 from guardrail.classification import Classification
 from guardrail.errors import ModelLoadError
-from guardrail.model._decode import EMPTY, combine, softmax
+from guardrail.model._decode import EMPTY, combine, refuses, softmax
 from guardrail.model._files import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, verify_model_dir
 from guardrail.model._session import SessionInfo, make_session
 from guardrail.model.config import ModelConfig
@@ -126,22 +126,38 @@ class RefusalClassifier:
             except TypeError as exc:
                 raise TypeError(f"texts[{index}]: {exc}") from None
             plans.append(None if plan.empty else plan)
-        windows: list[tuple[int, ...]] = []
-        rows: list[tuple[int, int | None]] = []
+        batch = max(1, batch_windows)
+        read = [plan for plan in plans if plan is not None]
+        heads = self._run([plan.head for plan in read], batch)
+        # A refusing head decides the verdict whatever the tail says (_decode.combine), so a
+        # tail window is read only behind a compliant head: the same results for less work
+        # (a quarter fewer window runs on the benchmarks' mix of real answers).
+        tails: list[tuple[int, ...]] = []
+        tail_of: list[int | None] = []
+        for index, plan in enumerate(read):
+            if plan.tail is None or refuses(heads[0][index]):
+                tail_of.append(None)
+            else:
+                tail_of.append(len(read) + len(tails))
+                tails.append(plan.tail)
+        probs = heads
+        if tails:
+            more = self._run(tails, batch)
+            probs = (
+                np.concatenate((heads[0], more[0])),
+                np.concatenate((heads[1], more[1])),
+                np.concatenate((heads[2], more[2])),
+            )
+        threshold = self.config.tail_refusal_threshold
+        results: list[Classification] = []
+        at = 0
         for maybe in plans:
             if maybe is None:
-                rows.append((-1, None))
+                results.append(EMPTY)
                 continue
-            head = len(windows)
-            windows.append(maybe.head)
-            if maybe.tail is not None:
-                windows.append(maybe.tail)
-                rows.append((head, head + 1))
-            else:
-                rows.append((head, None))
-        probs = self._run(windows, max(1, batch_windows))
-        threshold = self.config.tail_refusal_threshold
-        return [EMPTY if head < 0 else combine(probs, head, tail, threshold) for head, tail in rows]
+            results.append(combine(probs, at, tail_of[at], threshold))
+            at += 1
+        return results
 
     def _run(
         self, windows: list[tuple[int, ...]], batch_windows: int

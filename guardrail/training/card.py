@@ -82,8 +82,9 @@ refusal's kind (`should_not`/`cannot`) and category (16 ids of CONTRACT.md).
   quantization.
 - Input windows (`config.json` → `windowing`, mode `{w["mode"]}`): a response of up to
   {w["max_window_tokens"]} tokens (special tokens included) is read whole; a longer one as a
-  head window (first {w["head_tokens"]}) and a tail window (last {w["tail_tokens"]}) run as one
-  batch. A refusing head decides; a compliant head with a tail whose refusal score is at least
+  head window (first {w["head_tokens"]}) and a tail window (last {w["tail_tokens"]}), each run
+  alone. A refusing head decides (the tail is then not run); a compliant head with a tail whose
+  refusal score is at least
   {w["tail_refusal_threshold"]} gives `partial_refusal`, so a decline at the end of a long
   answer is seen. Training used exactly these whole, head and tail windows.
 - Model version {cfg["model_version"]}. Weights license: Apache-2.0.
