@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lengths", default="100,250,500,1000,2000,4000,8000")
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--levels", default="1,8,32,128")
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--model-dir", type=Path, default=None)
     args = parser.parse_args(argv)
