@@ -4,7 +4,8 @@ tests/golden/classifications.json holds the shipped model's output on ~20 texts 
 scripts/make_golden.py): verdict, kind and category must match exactly, scores within
 SCORE_TOLERANCE. The scores were made with onnxruntime 1.31 on an AVX-512 VNNI CPU; int8
 kernels differ slightly between onnxruntime versions and CPUs (onnxruntime 1.17, the lowest
-supported, moved one score by 2.3e-4), so the tolerance is 1e-3 rather than float noise.
+supported, moved one score of model 0.1.0 by 2.3e-4 and one of model 0.2.0 by 1.07e-3), so the
+tolerance is 5e-3 rather than float noise: far below any decision threshold (0.5, 0.8).
 These tests use only the bundled model and skip while onnx_models/ holds none.
 """
 
@@ -20,7 +21,7 @@ from guardrail._resources import bundled_model_dir
 from guardrail.model import RefusalClassifier
 from guardrail.model._files import MODEL_FILE
 
-SCORE_TOLERANCE = 1e-3
+SCORE_TOLERANCE = 5e-3
 GOLDEN = Path(__file__).resolve().parent / "golden" / "classifications.json"
 pytestmark = pytest.mark.skipif(
     not (bundled_model_dir() / MODEL_FILE).is_file(),
