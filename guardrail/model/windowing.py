@@ -8,7 +8,8 @@ exact dose"). So:
 - a text that fits in one window is read whole;
 - a longer text is read as a **head** window (its first ``head_tokens`` tokens) and, when the
   config sets ``tail_tokens``, a **tail** window (its last ``tail_tokens`` tokens); the model
-  reads both and :mod:`guardrail.model._decode` combines the two results.
+  reads the head, and the tail too when the head is compliant (a refusing head decides);
+  :mod:`guardrail.model._decode` combines the two results.
 
 Window sizes count special tokens, so a window holds ``head_tokens - 2`` text tokens between
 ``[CLS]`` and ``[SEP]`` (the special tokens are learnt from the tokenizer, not hard-coded).
