@@ -32,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-cap", type=int, default=250)
     p.add_argument("--synth-per-category", type=int, default=50)
     p.add_argument(
+        "--window-tokens",
+        type=int,
+        nargs=2,
+        metavar=("WHOLE", "HEAD_TAIL"),
+        default=None,
+        help="max whole-window tokens and head/tail window tokens (default 96 48)",
+    )
+    p.add_argument(
         "--calibrate", action="store_true", help="tune verdict biases on val before export"
     )
     p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
@@ -54,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         synth_per_category=args.synth_per_category,
     )
     spec = WindowSpec()
+    if args.window_tokens:
+        whole, part = args.window_tokens
+        spec = WindowSpec(max_window_tokens=whole, head_tokens=part, tail_tokens=part)
     run_dir = Path(args.run_dir)
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else run_dir / "best.pt"

@@ -169,6 +169,7 @@ Runs compared (same data, split and recipe unless said; int8 dev figures):
 | l2 | 2 | 0.927 / 0.770 (epoch 5) | 0.916 / 0.694 | 0.0 points | 2.0-2.3 ms | no: missed the tail refusal of the 3,000-word test (tail score 0.49) |
 | l3 | 3 | 0.941 / 0.772 (epoch 4) | 0.919 / 0.680 | 0.6 points | 3.51 ms (same measurement) | until 2026-11-22 |
 | r2 | 3 | 0.934 / 0.740 | not evaluated | - | - | no |
+| l2w32 | 2, windows 64 whole / 32 head+tail | 0.922 / 0.777 (epoch 3) | 0.917 / 0.664 | 0.4 points | 1.59 ms | no: no faster in the middleware |
 
 l2b differs from l2 only in the synthetic generator: twice as many long answers that decline
 at the end (25 per category), half of them with a polite close ("I hope this helps!") before
@@ -178,7 +179,11 @@ kept 91% of the friendly closes compliant. Between l2 and l2b validation could n
 of the 3,000-word answer that tests/test_model_golden.py requires. The 2-layer model replaced
 the 3-layer one: 0.7 points lower dev binary F1, 0.3 points higher macro-F1, int8 within 0.5
 points of fp32, and about 1.6x faster, which the middleware's throughput needs. r2 used human
-rows x3, fewer automatic/synthetic rows, lr 8e-5, partial weight 1.5 and 5 epochs. Averaging the 3-layer run's last checkpoints (weight soup of epochs 4-5 or 4-6) gave
+rows x3, fewer automatic/synthetic rows, lr 8e-5, partial weight 1.5 and 5 epochs. l2w32 is
+l2b's recipe with shorter windows (`--window-tokens 64 32`): validation tied with l2b (sum 1.699
+vs 1.701), dev 0.5 points higher binary F1 but 1.9 lower macro-F1, and although each
+classification is cheaper, the guarded server at 32 clients did no better in an A/B on the same
+machine (JSON 0.83x vs 0.84x, streams 0.55x vs 0.54x of unguarded), so it was not shipped. Averaging the 3-layer run's last checkpoints (weight soup of epochs 4-5 or 4-6) gave
 validation binary F1 0.933 / 0.930 and macro-F1 0.786 / 0.784 against 0.941 / 0.772 for its
 best single checkpoint: no clear gain, not pursued. A
 validation-tuned bias offset on the verdict head (`--calibrate`) is available but off: it did
