@@ -22,6 +22,7 @@ from guardrail.outcome import GuardOutcome
 __all__ = [
     "REFUSAL_TEXT",
     "Captured",
+    "FixedApp",
     "KeywordClassifier",
     "ListRecorder",
     "RaisingClassifier",
@@ -53,6 +54,44 @@ class KeywordClassifier:
             _REFUSAL if any(m in t.lower() for m in _REFUSAL_MARKERS) else _COMPLIANCE
             for t in texts
         ]
+
+
+class FixedApp:
+    """An ASGI app answering every request with the same bytes (status 200), counting calls.
+
+    ``piece_bytes`` sends the body in pieces of that size, as a real server's reads would
+    arrive, so stream parsers see splits; None sends it in one message.
+    """
+
+    def __init__(
+        self,
+        body: bytes,
+        content_type: bytes = b"application/json",
+        *,
+        piece_bytes: int | None = None,
+    ) -> None:
+        self.body = body
+        self.content_type = content_type
+        self.piece_bytes = piece_bytes
+        self.calls = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.calls += 1
+        while (await receive()).get("more_body"):
+            pass
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", self.content_type)],
+            }
+        )
+        size = self.piece_bytes or max(1, len(self.body))
+        pieces = [self.body[i : i + size] for i in range(0, len(self.body), size)] or [b""]
+        for i, piece in enumerate(pieces):
+            await send(
+                {"type": "http.response.body", "body": piece, "more_body": i < len(pieces) - 1}
+            )
 
 
 class RaisingClassifier:

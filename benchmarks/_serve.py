@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -103,14 +102,12 @@ def serve(argv: Sequence[str] | None = None) -> int:
         policy=args.policy,
         options=json.loads(args.options),
     )
-    # proto IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted connections (with proto 0
-    # it does not, and every keep-alive response waited ~40 ms for a delayed ACK).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    # Listen before announcing the port: a client that connects at once then waits in the
-    # backlog until uvicorn serves, instead of being refused.
-    sock.listen(2048)
+    from guardrail.proxy.serving import bind_socket
+
+    # The proxy's listener: TCP_NODELAY on accepted connections (without it every keep-alive
+    # response waited ~40 ms for a delayed ACK), and already listening when the port is
+    # announced, so a client that connects at once waits in the backlog instead of failing.
+    sock = bind_socket("127.0.0.1", 0)
     config = uvicorn.Config(
         app,
         log_level="warning",

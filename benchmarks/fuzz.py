@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks._common import load_completions, write_result
-from benchmarks._harness import KeywordClassifier, ListRecorder, call_asgi
+from benchmarks._harness import FixedApp, KeywordClassifier, ListRecorder, call_asgi
 from benchmarks._upstream import chat_request
 
 __all__ = ["fuzz", "main"]
@@ -97,31 +97,6 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(buf)
 
 
-class _Fixed:
-    """An app answering every request with the given bytes."""
-
-    def __init__(self, body: bytes, content_type: bytes) -> None:
-        self.body = body
-        self.content_type = content_type
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        while (await receive()).get("more_body"):
-            pass
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", self.content_type)],
-            }
-        )
-        # Sent in a few pieces, like a real server would, so the SSE parser sees splits.
-        pieces = [self.body[i : i + 97] for i in range(0, len(self.body), 97)] or [b""]
-        for i, piece in enumerate(pieces):
-            await send(
-                {"type": "http.response.body", "body": piece, "more_body": i < len(pieces) - 1}
-            )
-
-
 def _check_adapter(name: str, stream: bool, body: bytes) -> bool:
     """Run the adapter over ``body``; True when it still found assistant text in it."""
     from guardrail.middleware._sse import SseParser
@@ -147,7 +122,8 @@ async def _check_middleware(
     app_factory: Callable[[Any], Any], name: str, stream: bool, body: bytes
 ) -> None:
     content_type = b"text/event-stream" if stream else b"application/json"
-    upstream = _Fixed(body, content_type)
+    # In pieces, like a real server's reads, so the SSE parser sees splits.
+    upstream = FixedApp(body, content_type, piece_bytes=97)
     request = chat_request("hello", stream=stream)
     plain = await call_asgi(upstream, request, path=_ROUTES[name])
     got = await call_asgi(app_factory(upstream), request, path=_ROUTES[name])

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 from starlette.authentication import AuthCredentials
 
-from benchmarks._harness import REFUSAL_TEXT, KeywordClassifier, ListRecorder, call_asgi
+from benchmarks._harness import (
+    REFUSAL_TEXT,
+    FixedApp,
+    KeywordClassifier,
+    ListRecorder,
+    call_asgi,
+)
 from benchmarks._upstream import ChatUpstream, chat_request
 from guardrail import GuardrailMiddleware
 from guardrail._resources import bundled_policy
@@ -24,28 +30,6 @@ from guardrail.policy import load_policy, sign_context
 pytestmark = pytest.mark.anyio
 
 CLINICAL_QUESTION = "What is the maximum daily dose of acetaminophen in mg for an adult?"
-
-
-class _Raw:
-    """Answers every request with fixed bytes and content type."""
-
-    def __init__(self, body: bytes, content_type: bytes = b"application/json") -> None:
-        self.body = body
-        self.content_type = content_type
-        self.calls = 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.calls += 1
-        while (await receive()).get("more_body"):
-            pass
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", self.content_type)],
-            }
-        )
-        await send({"type": "http.response.body", "body": self.body})
 
 
 def _guard(app: Any, **options: Any) -> tuple[Any, ListRecorder]:
@@ -81,7 +65,7 @@ HOSTILE_RESPONSES = {
 async def test_hostile_response_bodies_pass_through_unchanged(case: str) -> None:
     """Oversized, nested, mis-encoded or malformed answers reach the client byte for byte."""
     body, skipped = HOSTILE_RESPONSES[case]
-    upstream = _Raw(body)
+    upstream = FixedApp(body)
     guarded, recorder = _guard(upstream)
     plain = await call_asgi(upstream, chat_request(CLINICAL_QUESTION))
     got = await call_asgi(guarded, chat_request(CLINICAL_QUESTION))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -41,6 +40,7 @@ from test_middleware_doubles import (
 
 from guardrail._resources import bundled_model_dir, bundled_policy
 from guardrail.middleware import GuardrailMiddleware
+from guardrail.proxy.serving import bind_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -116,10 +116,7 @@ def build_app(
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run ``app`` under uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
-    # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (no delayed-ACK stalls)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bind_socket("127.0.0.1", 0)  # TCP_NODELAY: no delayed-ACK stalls on keep-alive
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
