@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from guardrail.taxonomy import Category, Kind, Verdict
 
-__all__ = ["Classification", "Classifier"]
+__all__ = ["Classification", "Classifier", "WindowPrefixer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,15 @@ class Classifier(Protocol):
     def classify(self, text: str) -> Classification: ...
 
     def classify_batch(self, texts: Sequence[str]) -> list[Classification]: ...
+
+
+@runtime_checkable
+class WindowPrefixer(Protocol):
+    """A classifier that can say when a growing text (a stream) fills its first window.
+
+    ``window_prefix(text)`` is None while ``text`` is too short, then the prefix of ``text``
+    the classifier reads as the first window of any longer text that begins with it. The
+    middleware holds a stream back exactly that long (``stream_window_rule="model"``).
+    """
+
+    def window_prefix(self, text: str) -> str | None: ...

@@ -104,3 +104,19 @@ async def test_closed_pool_reports_error() -> None:
     pool.close()
     result = await pool.classify([ANSWER], timeout=1)
     assert result.skipped == "error" and result.classifications == ()
+
+
+@pytest.mark.anyio
+async def test_waiting_clients_go_before_background_work() -> None:
+    """Queued urgent work runs before background work queued earlier, which still runs."""
+    classifier = FakeClassifier(delay=0.05)
+    pool = InferencePool(classifier, max_concurrency=1, max_batch=1)
+    async with anyio.create_task_group() as group:
+        group.start_soon(pool.classify, ["busy"], 5)
+        await anyio.sleep(0.01)  # the one worker is now busy with "busy"
+        for i in range(3):
+            group.start_soon(lambda i=i: pool.classify([f"late {i}"], 5, background=True))
+        await anyio.sleep(0.01)
+        group.start_soon(pool.classify, ["urgent"], 5)
+    assert classifier.batches == [["busy"], ["urgent"], ["late 0"], ["late 1"], ["late 2"]]
+    pool.close()

@@ -68,6 +68,10 @@ def build(**options: Any) -> GuardrailMiddleware:
         ({"routes": {}}, "routes must be a non-empty mapping"),
         ({"models": "gpt-4o"}, "models must be a sequence of model names"),
         (
+            {"stream_window_rule": "tokens"},
+            "stream_window_rule must be one of 'model', 'sentence', got 'tokens'",
+        ),
+        (
             {"stream_window": 3},
             "unknown GuardrailMiddleware option(s) 'stream_window'; valid options are:",
         ),

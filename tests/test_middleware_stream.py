@@ -11,6 +11,7 @@ from test_middleware_doubles import (
     ANSWER,
     REFUSAL,
     SSE,
+    FakeClassifier,
     ScriptedPolicy,
     Upstream,
     chat_sse,
@@ -58,13 +59,26 @@ async def test_compliant_stream_is_released_and_flows() -> None:
 
     app, recorder, _ = guard(upstream, stream_window_min_chars=5)
     got = await drive(app, STREAM, on_message=on_message)
-    assert [m.get("body") for m in got.messages[1:]] == [*chunks, b""]
+    assert [m.get("body") for m in got.messages[1:]] == [*chunks, b""]  # window: chunk 1
     assert got.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert got.headers["cache-control"] == "no-cache"
     assert got.headers["x-guardrail-verdict"] == "compliance"
     assert "content-length" not in got.headers
     outcome = recorder.outcomes[0]
     assert outcome.stream is True and outcome.action == "pass" and outcome.skipped is None
+
+
+@pytest.mark.anyio
+async def test_held_chunks_leave_in_one_message_and_later_ones_as_they_came() -> None:
+    """The chunks held for the window are released joined, in order; the rest one by one."""
+    text = "Sure, here is some general background on this. " * 4
+    chunks = chat_sse(text, pieces=12)
+    app, _, classifier = guard(fixed(200, SSE, chunks), stream_window_min_chars=60)
+    got = await drive(app, STREAM)
+    bodies = [m.get("body") for m in got.messages[1:]]
+    held = len(chunks) - (len(bodies) - 1)
+    assert held > 1 and bodies == [b"".join(chunks[:held]), *chunks[held:]]
+    assert len(classifier.batches[0][0]) >= 60  # the window was judged before release
 
 
 @pytest.mark.anyio
@@ -155,6 +169,20 @@ async def test_full_text_is_classified_after_the_last_byte() -> None:
     got = await drive(app, STREAM)
     assert got.headers["x-guardrail-verdict"] == "compliance"
     assert len(classifier.batches) == 2 and classifier.batches[1] == [text]
+    outcome = recorder.outcomes[0]
+    assert outcome.classification is not None and outcome.classification.verdict == "full_refusal"
+
+
+@pytest.mark.anyio
+async def test_a_long_released_stream_is_read_whole_for_its_final_verdict() -> None:
+    """Text far past the read batch, split mid-event and mid-character, is classified whole."""
+    text = "Sure, here is the background. " + "Ünïcödé paragraph of content. " * 2500 + REFUSAL
+    body = b"".join(chat_sse(text, pieces=400))
+    pieces = [body[i : i + 997] for i in range(0, len(body), 997)]  # odd size: splits events
+    app, recorder, classifier = guard(fixed(200, SSE, pieces), stream_window_min_chars=20)
+    got = await drive(app, STREAM)
+    assert got.body == body
+    assert classifier.batches[-1] == [text]
     outcome = recorder.outcomes[0]
     assert outcome.classification is not None and outcome.classification.verdict == "full_refusal"
 
@@ -296,3 +324,110 @@ async def test_client_disconnect_while_holding_ends_cleanly() -> None:
     assert got.status == 200 and got.body.startswith(b"data: ")
     assert classifier.batches == []
     assert len(recorder.outcomes) == 1 and recorder.outcomes[0].status == 200
+
+
+class PrefixClassifier(FakeClassifier):
+    """A FakeClassifier whose first window is the first 60 characters, final from 80 on."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        super().__init__()
+        self.prefix_fail = fail
+        self.asked: list[int] = []
+
+    def window_prefix(self, text: str) -> str | None:
+        self.asked.append(len(text))
+        if self.prefix_fail:
+            raise RuntimeError("prefix exploded")
+        return text[:60] if len(text) >= 80 else None
+
+
+LONG_ANSWER = "Sure, here is some general background on this topic. " * 6 + REFUSAL
+
+
+@pytest.mark.anyio
+async def test_by_default_a_stream_is_judged_on_the_classifiers_first_window() -> None:
+    """With a classifier that offers window_prefix, the hold-back judges exactly that prefix;
+    the finished text is classified after the last byte."""
+    classifier = PrefixClassifier()
+    app, recorder, _ = guard(
+        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)), classifier=classifier
+    )
+    got = await drive(app, STREAM)
+    assert stream_text(got.body) == LONG_ANSWER
+    assert classifier.batches == [[LONG_ANSWER[:60]], [LONG_ANSWER]]
+    assert got.headers["x-guardrail-verdict"] == "compliance"
+    outcome = recorder.outcomes[0]
+    assert outcome.classification is not None and outcome.classification.verdict == "full_refusal"
+
+
+@pytest.mark.anyio
+async def test_the_sentence_rule_can_be_chosen() -> None:
+    """stream_window_rule='sentence' holds until the first sentence end, prefix or not."""
+    classifier = PrefixClassifier()
+    app, _, _ = guard(
+        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)),
+        classifier=classifier,
+        stream_window_rule="sentence",
+        stream_window_min_chars=20,
+    )
+    got = await drive(app, STREAM)
+    assert stream_text(got.body) == LONG_ANSWER
+    assert classifier.asked == []
+    window = classifier.batches[0][0]
+    assert LONG_ANSWER.startswith(window) and "." in window[20:] and len(window) < 80
+
+
+@pytest.mark.anyio
+async def test_a_failing_window_prefix_falls_back_to_the_sentence_rule() -> None:
+    """window_prefix raising is logged once; the stream is judged by sentence and delivered."""
+    classifier = PrefixClassifier(fail=True)
+    app, recorder, _ = guard(
+        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)),
+        classifier=classifier,
+        stream_window_min_chars=20,
+    )
+    got = await drive(app, STREAM)
+    assert stream_text(got.body) == LONG_ANSWER
+    assert len(classifier.asked) == 1
+    assert classifier.batches[-1] == [LONG_ANSWER]
+    assert recorder.outcomes[0].skipped is None
+
+
+@pytest.mark.anyio
+async def test_the_model_rule_still_closes_at_the_maximum() -> None:
+    """A text that never yields a prefix is judged when it reaches stream_window_max_chars."""
+
+    class NeverReady(PrefixClassifier):
+        def window_prefix(self, text: str) -> str | None:
+            return None
+
+    classifier = NeverReady()
+    app, _, _ = guard(
+        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)),
+        classifier=classifier,
+        stream_window_max_chars=100,
+    )
+    got = await drive(app, STREAM)
+    assert stream_text(got.body) == LONG_ANSWER
+    window = classifier.batches[0][0]
+    assert 100 <= len(window) < 130 and LONG_ANSWER.startswith(window)
+
+
+@pytest.mark.anyio
+async def test_the_bundled_model_judges_a_stream_on_its_head_and_reads_it_once() -> None:
+    """With the real classifier the hold-back reads the head window, the finished stream's
+    verdict equals classifying its text whole, and the head window ran only once."""
+    from guardrail._resources import bundled_model_dir
+    from guardrail.model import RefusalClassifier
+
+    if not (bundled_model_dir() / "refusal-classifier.int8.onnx").is_file():
+        pytest.skip("the trained model is not in onnx_models/ yet")
+    classifier = RefusalClassifier.load()
+    reference = RefusalClassifier.load(memo_entries=0)
+    text = "Here is how to repot a fern: water it first and loosen the roots. " * 30
+    app, recorder, _ = guard(fixed(200, SSE, chat_sse(text, pieces=60)), classifier=classifier)
+    got = await drive(app, STREAM)
+    assert stream_text(got.body) == text
+    assert got.headers["x-guardrail-verdict"] == "compliance"
+    assert classifier._memo.hits == 1
+    assert recorder.outcomes[0].classification == reference.classify(text)

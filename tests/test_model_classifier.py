@@ -194,3 +194,58 @@ def test_the_tail_window_is_read_only_behind_a_compliant_head() -> None:
         assert windows.tail is not None
         both = clf._run([windows.head, windows.tail], 1)
         assert got == combine(both, 0, 1, clf.config.tail_refusal_threshold)
+
+
+def _grow(clf: RefusalClassifier, text: str, step: int = 24) -> str | None:
+    """The window_prefix a stream of ``text`` in ``step``-character chunks first gets."""
+    for end in range(step, len(text) + step, step):
+        prefix = clf.window_prefix(text[:end])
+        if prefix is not None:
+            return prefix
+    return None
+
+
+def test_a_streams_head_is_read_once() -> None:
+    """Classifying a stream's window prefix, then its finished text, runs the head window once
+    and gives exactly what a classifier without the memo says about the finished text."""
+    from dataclasses import replace
+
+    clf = RefusalClassifier.load(MODEL_DIR, threads=1)
+    plain = RefusalClassifier.load(MODEL_DIR, threads=1, memo_entries=0)
+    counting = _CountingSession(clf._session.session)
+    clf._session = replace(clf._session, session=counting)
+    answer = "Here is how to repot a fern: water it first and loosen the roots. " * 40
+    refusal = "I'm sorry, but I can't help with that. " + "It would not be safe to do so. " * 80
+    for text, final_runs in ((answer, 1), (refusal, 0)):
+        prefix = _grow(clf, text)
+        assert prefix is not None and text.startswith(prefix)
+        assert clf.windows_for(prefix).head == clf.windows_for(text).head
+        window = clf.classify(prefix)
+        counting.shapes.clear()
+        assert clf.classify(text) == plain.classify(text)
+        assert len(counting.shapes) == final_runs  # the tail only, and only behind a yes
+        assert window == plain.classify(prefix)
+
+
+def test_window_prefix_cuts_real_answers_at_the_head() -> None:
+    """On real-looking answers the prefix is the head window exactly, or a little longer when
+    the head ends inside a word; short answers never get one."""
+    clf = RefusalClassifier.load(MODEL_DIR, threads=1)
+    head_tokens = clf.config.head_tokens
+    long_texts = [t for t in TEXTS if len(clf.windows_for(t).head) == head_tokens]
+    long_texts += ["Pneumonoultramicroscopicsilicovolcanoconiosis is long. " * 30]
+    for text in long_texts:
+        prefix = _grow(clf, text)
+        assert prefix is not None and text.startswith(prefix)
+        got, want = clf.windows_for(prefix).head, clf.windows_for(text).head
+        assert got[: len(want) - 1] == want[:-1]
+    for text in ("I'm sorry, but I can't help with that.", "OK", ""):
+        assert _grow(clf, text) is None
+
+
+def test_memo_size_is_checked_at_load() -> None:
+    """A negative memo size fails at load with a clear message."""
+    from guardrail.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="memo entries must be a non-negative integer"):
+        RefusalClassifier.load(MODEL_DIR, memo_entries=-1)

@@ -135,3 +135,28 @@ def test_lone_surrogates_are_replaced_instead_of_crashing_the_tokenizer(
     """A str holding a lone surrogate (valid in Python, not in UTF-8) is still windowed."""
     plan = windower.windows_for("w1 \ud800 w2")
     assert plan.head == (CLS, *ids(1, 2), UNK, *ids(2, 3), SEP)
+
+
+def test_head_prefix_waits_until_the_head_is_final() -> None:
+    """No prefix while the text is short; then the prefix holding exactly the head tokens."""
+    windower = Windower(word_tokenizer(), CONFIG)  # head: 10 text tokens
+    # Each word "wN " is 3-5 characters, so 12 words clear the 4-characters-per-token gate.
+    assert windower.head_prefix(words(0, 9)) is None  # too short to hold the head
+    assert windower.head_prefix(words(0, 10)) is None  # the 10th word may still go on
+    text = words(100, 130)
+    prefix = windower.head_prefix(text)
+    assert prefix == words(100, 110)
+    assert windower.windows_for(prefix).head == windower.windows_for(text).head
+    assert windower.windows_for(prefix).tail is None
+
+
+def test_head_prefix_is_the_head_of_every_longer_text() -> None:
+    """Whatever follows, a finished text too long for one window has the prefix as its head
+    (one that stays within a window is read whole instead)."""
+    windower = Windower(word_tokenizer(), CONFIG)
+    prefix = windower.head_prefix(words(500, 520))
+    assert prefix is not None
+    for rest in (" " + words(0, 5), "  " + words(0, 400), "\n\n" + words(7000, 9000)):
+        finished = windower.windows_for(prefix + rest)
+        assert finished.tail is not None
+        assert finished.head == windower.windows_for(prefix).head

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -78,11 +79,21 @@ def test_wheel_contains_model_tokenizer_checksums_and_policies(wheel: Path) -> N
 def test_installed_wheel_classifies_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
     """Installed into a fresh venv, `guardrail classify` finds its bundled model."""
     venv = tmp_path / "venv"
-    # System site-packages provide the dependencies; the wheel itself is the only install.
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=60
-    )
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
     python = venv / "bin" / "python"
+    # The dependencies come from the environment running the tests (a path file, not
+    # --system-site-packages: from inside a venv that would be the base interpreter's, which
+    # need not have them); the wheel itself is the only install. Directories named in a path
+    # file do not get their own path files run, so the checkout's editable install stays out.
+    target = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    here = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(target, "_test_dependencies.pth").write_text("\n".join(sorted(here)) + "\n")
     subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
         check=True,

@@ -9,13 +9,17 @@ block, or shadow) and reports one ``GuardOutcome`` to the recorder.
 Latency. A JSON answer is held until it is complete, so the time added is one
 classification (about a millisecond with the bundled model, plus queueing when more than
 ``max_concurrency`` requests classify at once; bounded by ``classify_timeout``). A stream
-is held back until its text has a sentence end at or after ``stream_window_min_chars``
-characters, reaches ``stream_window_max_chars``, or ends; then one classification decides.
+is held back until the classifier's first window is full (``stream_window_rule="model"``,
+about 46 tokens for the bundled model) or, with ``"sentence"``, until its text has a
+sentence end at or after ``stream_window_min_chars`` characters; under either rule at most
+until it reaches ``stream_window_max_chars``, or ends. Then one classification decides.
 The added time to first byte is therefore at most the time upstream takes to produce that
-window, plus one classification (at most ``classify_timeout``); after release every chunk
-is forwarded as it arrives. The full text is classified again after the last byte is sent,
-for metrics only. A retry costs a whole second upstream call: the discarded attempt is
-drained (and kept as the fallback answer should the retry fail) before the retry starts.
+window, plus one classification (at most ``classify_timeout``); after release the held
+chunks go out in one write and every later chunk as it arrives. The full text is classified
+again after the last byte is sent, for metrics only, behind any classification a client is
+waiting for; with the model rule its head window is not computed again. A retry costs a
+whole second upstream call: the discarded attempt is drained (and kept as the fallback
+answer should the retry fail) before the retry starts.
 
 Failure. At request time the middleware fails open: upstream errors and non-2xx answers,
 bodies it cannot read (``unsupported``), compressed bodies (``encoded``), bodies over the

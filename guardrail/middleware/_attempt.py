@@ -26,6 +26,12 @@ __all__ = ["Attempt", "Mode"]
 
 _log = logging.getLogger("guardrail.middleware")
 
+#: A released stream is read for its end-of-stream classification in pieces of at least this
+#: many bytes: nothing needs its text before the stream ends, and parsing once per SSE chunk
+#: (a few dozen bytes each) cost 0.24-0.28 ms per 24-chunk answer here against 0.22 ms for
+#: the same bytes in one piece. The bound keeps what waits unparsed small.
+_READ_BATCH_BYTES = 16 * 1024
+
 
 class Mode(enum.Enum):
     WAIT_START = "wait_start"  # nothing received yet
@@ -56,6 +62,9 @@ class Attempt:
         self.was_stream = False
         self.seconds_in_send = 0.0
         self._body: bytes | None = None
+        self._unread: list[bytes] = []  # released stream bytes not parsed yet
+        self._unread_bytes = 0
+        self._prefix_failed = False  # window_prefix raised: the sentence rule holds instead
 
     @property
     def is_stream(self) -> bool:
@@ -86,12 +95,17 @@ class Attempt:
                 self.body_complete = True
             if self.parser is not None and message["type"] == "http.response.body":
                 # Text for the end-of-stream classification, bounded like a buffered body.
-                self.held_bytes += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                self.held_bytes += len(chunk)
                 if self.held_bytes > self.exchange.options.max_response_bytes:
                     self.parser = self.collector = None
-                    self.overflowed = True
-                else:
-                    self._collect(message)
+                    self._unread, self.overflowed = [], True
+                    return
+                self._unread.append(chunk)
+                self._unread_bytes += len(chunk)
+                if self.body_complete or self._unread_bytes >= _READ_BATCH_BYTES:
+                    unread, self._unread, self._unread_bytes = self._unread, [], 0
+                    self._collect(b"".join(unread), final=self.body_complete)
                     if self.broken:
                         self.parser = self.collector = None
         elif mode is Mode.WAIT_START:
@@ -139,7 +153,7 @@ class Attempt:
 
     async def _on_stream_chunk(self, message: Message) -> None:
         self._keep(message)
-        self._collect(message)
+        self._collect(message.get("body", b""), final=not message.get("more_body", False))
         assert self.collector is not None and self.parser is not None
         options = self.exchange.options
         texts = self.texts()
@@ -149,11 +163,36 @@ class Attempt:
             await self.exchange.release(self, skipped=None)  # a tool call: nothing to judge
         elif self.held_bytes > options.max_response_bytes:
             await self.exchange.release(self, skipped="too_large")
-        elif self.body_complete or any(
-            window_complete(t, options.stream_window_min_chars, options.stream_window_max_chars)
-            for t in texts
-        ):
-            await self.exchange.on_stream_window(self)
+        elif self.body_complete:
+            await self.exchange.on_stream_window(self, texts)
+        else:
+            window = self._window(texts)
+            if window is not None:
+                await self.exchange.on_stream_window(self, window)
+
+    def _window(self, texts: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The texts to judge once the hold-back window is complete; None: hold on.
+
+        By the model's first window: per choice, the classifier's prefix (or, for a choice
+        not that long yet, its text so far) once any choice has one; by the sentence rule:
+        the texts so far once any has a sentence end after the minimum. Either way the
+        window closes when a text reaches ``stream_window_max_chars``.
+        """
+        options = self.exchange.options
+        longest = max((len(t) for t in texts), default=0)
+        prefix = self.exchange.services.window_prefix
+        if prefix is not None and not self._prefix_failed:
+            try:
+                cuts = [prefix(t) for t in texts]
+            except Exception:
+                _log.exception("guardrail window_prefix failed; the sentence rule holds instead")
+                self._prefix_failed = True
+            else:
+                if any(c is not None for c in cuts):
+                    return tuple(t if c is None else c for c, t in zip(cuts, texts, strict=True))
+                return texts if longest >= options.stream_window_max_chars else None
+        low, high = options.stream_window_min_chars, options.stream_window_max_chars
+        return texts if any(window_complete(t, low, high) for t in texts) else None
 
     def _keep(self, message: Message) -> None:
         if message["type"] == "http.response.body":
@@ -168,11 +207,10 @@ class Attempt:
         if self.fallback_ok:
             self.held.append(message)
 
-    def _collect(self, message: Message) -> None:
+    def _collect(self, data: bytes, *, final: bool) -> None:
         assert self.parser is not None and self.collector is not None
-        final = not message.get("more_body", False)
         try:
-            for event in self.parser.feed(message.get("body", b""), final=final):
+            for event in self.parser.feed(data, final=final):
                 self.collector.feed(event)
         except Exception:
             # A collector bug must not cost the client its answer: stop reading the stream.

@@ -57,6 +57,9 @@ class Services:
     pool: InferencePool
     recorder: Recorder
     policies: PolicyProvider
+    # The classifier's window_prefix when streams are held back by the model's first window
+    # (stream_window_rule "model"); None: the sentence rule.
+    window_prefix: Callable[[str], str | None] | None = None
 
 
 def _safely(method: Callable[[_In], _Out], argument: _In) -> _Out | None:
@@ -247,10 +250,10 @@ class Exchange(Responder):
             return
         await self._judge(attempt, found.texts)
 
-    async def on_stream_window(self, attempt: Attempt) -> None:
+    async def on_stream_window(self, attempt: Attempt, texts: tuple[str, ...]) -> None:
+        """The hold-back window is complete: judge ``texts`` (per choice, the window's text)."""
         assert attempt.collector is not None
         self.response_model = attempt.collector.model
-        texts = attempt.texts()
         if not texts:
             self._unclassified(attempt, None)
             await self._deliver(attempt)
@@ -344,7 +347,9 @@ class Exchange(Responder):
         texts = attempt.texts()
         if not texts or (texts == self.window_texts and self.classification is not None):
             return
-        result = await self.services.pool.classify(texts, self.options.classify_timeout)
+        result = await self.services.pool.classify(
+            texts, self.options.classify_timeout, background=True
+        )
         self.classifier_seconds += result.seconds
         if result.skipped is None:
             worst = _worst(result.classifications)

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from guardrail.classification import Classifier
+from guardrail.classification import Classifier, WindowPrefixer
 from guardrail.errors import ConfigError, GuardrailError
 from guardrail.middleware._exchange import Exchange, Services
 from guardrail.middleware._inference import InferencePool
@@ -136,8 +136,9 @@ class GuardrailMiddleware:
         self.app = app
         self.options = resolved
         self._routes = RouteTable(resolved.routes)
+        chosen = _classifier(classifier)
         pool = InferencePool(
-            _classifier(classifier),
+            chosen,
             max_concurrency=resolved.max_concurrency,
             max_batch=resolved.max_batch_texts,
         )
@@ -148,6 +149,9 @@ class GuardrailMiddleware:
             pool=pool,
             recorder=sink,
             policies=_policy_provider(policy, sink),
+            window_prefix=chosen.window_prefix
+            if resolved.stream_window_rule == "model" and isinstance(chosen, WindowPrefixer)
+            else None,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

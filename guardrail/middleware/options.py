@@ -12,7 +12,7 @@ from typing import Any
 from guardrail.errors import ConfigError
 from guardrail.middleware.adapters import ADAPTERS, ApiAdapter
 
-__all__ = ["DEFAULT_ROUTES", "GuardrailOptions", "default_concurrency"]
+__all__ = ["DEFAULT_ROUTES", "STREAM_WINDOW_RULES", "GuardrailOptions", "default_concurrency"]
 
 #: Guarded path templates and their adapter, unless ``routes`` says otherwise.
 DEFAULT_ROUTES: Mapping[str, str | ApiAdapter] = MappingProxyType(
@@ -25,6 +25,9 @@ DEFAULT_ROUTES: Mapping[str, str | ApiAdapter] = MappingProxyType(
 )
 
 _MIB = 1024 * 1024
+
+#: How a stream's hold-back window is chosen (``stream_window_rule``).
+STREAM_WINDOW_RULES = ("model", "sentence")
 
 
 def default_concurrency() -> int:
@@ -50,8 +53,13 @@ class GuardrailOptions:
     ``anthropic``, ``plain_text``) or an ``ApiAdapter`` object. Only POST requests to these
     paths are guarded; everything else passes straight through.
 
-    A streamed answer is held back until its text has a sentence end at or after
-    ``stream_window_min_chars``, or reaches ``stream_window_max_chars``, or the stream ends.
+    A streamed answer is held back until the classifier's first window is full
+    (``stream_window_rule`` ``"model"``, the default, for a classifier that offers
+    ``window_prefix`` like the bundled one: the decision reads exactly what the model will
+    read first of the finished answer, about 46 tokens, and that window is not computed twice;
+    any other classifier gets the sentence rule) or, with ``"sentence"``, until its text has a
+    sentence end at or after ``stream_window_min_chars``; always at the latest when the text
+    reaches ``stream_window_max_chars``, or the stream ends.
     ``max_request_bytes`` bounds the request body kept for retries and
     ``max_response_bytes`` the response kept for classification; larger ones stream through
     unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
@@ -68,6 +76,7 @@ class GuardrailOptions:
     routes: Mapping[str, str | ApiAdapter] = field(default_factory=lambda: DEFAULT_ROUTES)
     max_request_bytes: int = 4 * _MIB
     max_response_bytes: int = 4 * _MIB
+    stream_window_rule: str = "model"
     stream_window_min_chars: int = 24
     stream_window_max_chars: int = 320
     classify_timeout: float = 1.0
@@ -101,6 +110,11 @@ class GuardrailOptions:
             problems.append(
                 f"stream_window_min_chars ({self.stream_window_min_chars}) must not exceed "
                 f"stream_window_max_chars ({self.stream_window_max_chars})"
+            )
+        if self.stream_window_rule not in STREAM_WINDOW_RULES:
+            problems.append(
+                f"stream_window_rule must be one of {', '.join(map(repr, STREAM_WINDOW_RULES))}"
+                f", got {self.stream_window_rule!r}"
             )
         timeout = self.classify_timeout
         if (

@@ -25,6 +25,7 @@ from guardrail.classification import Classification
 from guardrail.errors import ModelLoadError
 from guardrail.model._decode import EMPTY, combine, refuses, softmax
 from guardrail.model._files import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, verify_model_dir
+from guardrail.model._memo import DEFAULT_MEMO_ENTRIES, HeadMemo
 from guardrail.model._session import SessionInfo, make_session
 from guardrail.model.config import ModelConfig
 from guardrail.model.windowing import TextWindows, Windower, coerce_text
@@ -57,9 +58,11 @@ class RefusalClassifier:
         config: ModelConfig,
         model_dir: Path,
         checksums: dict[str, str],
+        memo_entries: int = DEFAULT_MEMO_ENTRIES,
     ) -> None:
         self._session = session
         self._windower = windower
+        self._memo = HeadMemo(memo_entries)
         self.config = config
         self.model_dir = model_dir
         #: sha256 of each verified file, from SHA256SUMS (empty when not verified).
@@ -74,12 +77,14 @@ class RefusalClassifier:
         threads: int | None = None,
         *,
         verify_checksums: bool = True,
+        memo_entries: int = DEFAULT_MEMO_ENTRIES,
     ) -> RefusalClassifier:
         """Load a model directory (None: the bundled model) with ``threads`` per inference.
 
         ``threads`` None means 1: in a server many requests run at once and each inference
         on one thread gives the best throughput and steady latency. Raise it for a single
-        caller with large batches (the ``classify`` CLI).
+        caller with large batches (the ``classify`` CLI). ``memo_entries`` bounds the memo
+        of stream heads (see :meth:`window_prefix`; 0 switches it off).
         """
         directory = bundled_model_dir() if model_dir is None else Path(model_dir)
         checksums = verify_model_dir(directory, verify_checksums=verify_checksums)
@@ -94,8 +99,12 @@ class RefusalClassifier:
             windower = Windower(tokenizer, config)
         except ValueError as exc:
             raise ModelLoadError(f"{directory / CONFIG_FILE}: {exc}") from exc
+        try:
+            memo = HeadMemo(memo_entries)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
         session = make_session(directory / MODEL_FILE, 1 if threads is None else threads)
-        return cls(session, windower, config, directory, checksums)
+        return cls(session, windower, config, directory, checksums, memo.entries)
 
     @property
     def threads(self) -> int:
@@ -104,6 +113,17 @@ class RefusalClassifier:
     def windows_for(self, text: str | bytes) -> TextWindows:
         """The token windows the model reads for ``text`` (for benchmarks and debugging)."""
         return self._windower.windows_for(text)
+
+    def window_prefix(self, text: str | bytes) -> str | None:
+        """The start of a growing response (a stream) that fills the model's first window.
+
+        None while ``text`` is too short to tell; then the prefix (cut at a word boundary)
+        whose window is the head window of every longer text beginning with it. A stream
+        held back until this prefix exists is judged on exactly what the model reads first
+        of the finished answer, and classifying that prefix leaves its result in a memo, so
+        classifying the finished text later runs only its tail window.
+        """
+        return self._windower.head_prefix(text)
 
     def classify(self, text: str) -> Classification:
         """Classify one response text; empty or whitespace-only text is compliance, skipped."""
@@ -128,7 +148,7 @@ class RefusalClassifier:
             plans.append(None if plan.empty else plan)
         batch = max(1, batch_windows)
         read = [plan for plan in plans if plan is not None]
-        heads = self._run([plan.head for plan in read], batch)
+        heads = self._heads(read, batch)
         # A refusing head decides the verdict whatever the tail says (_decode.combine), so a
         # tail window is read only behind a compliant head: the same results for less work
         # (a quarter fewer window runs on the benchmarks' mix of real answers).
@@ -158,6 +178,37 @@ class RefusalClassifier:
             results.append(combine(probs, at, tail_of[at], threshold))
             at += 1
         return results
+
+    def _heads(self, read: list[TextWindows], batch: int) -> tuple[Floats, Floats, Floats]:
+        """Head-window probabilities of every text; a long text's head may come from the memo.
+
+        A whole window exactly as long as a head window may be a stream's hold-back prefix
+        (``window_prefix``), so its result is left in the memo for that stream's full text.
+        """
+        memo = self._memo
+        found = [memo.take(plan.head) if plan.tail is not None else None for plan in read]
+        todo = [i for i, row in enumerate(found) if row is None]
+        if len(todo) == len(read):
+            heads = self._run([plan.head for plan in read], batch)
+        else:
+            ran = self._run([read[i].head for i in todo], batch)
+            heads = (
+                np.empty((len(read), 3), dtype=np.float32),
+                np.empty((len(read), 2), dtype=np.float32),
+                np.empty((len(read), 16), dtype=np.float32),
+            )
+            for i, row in enumerate(found):
+                if row is not None:
+                    for target, values in zip(heads, row, strict=True):
+                        target[i] = values
+            for target, values in zip(heads, ran, strict=True):
+                target[todo] = values
+        head_content = self._windower.head_content
+        for i in todo:
+            plan = read[i]
+            if plan.tail is None and plan.n_content == head_content:
+                memo.put(plan.head, (heads[0][i], heads[1][i], heads[2][i]))
+        return heads
 
     def _run(
         self, windows: list[tuple[int, ...]], batch_windows: int
