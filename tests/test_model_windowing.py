@@ -160,3 +160,12 @@ def test_head_prefix_is_the_head_of_every_longer_text() -> None:
         finished = windower.windows_for(prefix + rest)
         assert finished.tail is not None
         assert finished.head == windower.windows_for(prefix).head
+
+
+def test_head_prefix_of_a_huge_text_is_quick() -> None:
+    """Asking for the prefix of a 5 MB text reads only its start."""
+    windower = Windower(word_tokenizer(), CONFIG)
+    text = words(0, 30) + " " + "w5 " * 1_700_000
+    started = time.perf_counter()
+    assert windower.head_prefix(text) == words(0, 10)
+    assert time.perf_counter() - started < 0.5
