@@ -53,13 +53,17 @@ _CHARS_PER_TOKEN = 8
 #: How far into the tail cut to look for a word boundary, so the cut does not split a word.
 _BOUNDARY_SEARCH = 64
 #: ``head_prefix`` is asked after every chunk of a stream, and tokenising costs about 0.1 ms
-#: here, so it first estimates cheaply whether the head can be complete: at least this many
-#: characters per head token (the head's 46 tokens took 159 characters at the 1st percentile
-#: of the dev answers, 224 at the median), then at least as many words and punctuation marks
-#: as head tokens (each is at least one token). On 1,500 real answers streamed in 24-character
-#: chunks that asks the tokenizer 1.07 times per answer instead of 3.08, holding 0.2 chunks
-#: longer on average. The estimate only decides when to ask; the cut is always exact.
+#: here, so it first estimates cheaply whether the head can be complete: at least
+#: ``_PREFIX_MIN_CHARS_PER_TOKEN`` characters per head token (the head's 46 tokens took 159
+#: characters at the 1st percentile of the dev answers, 224 at the median), then at least as
+#: many words and punctuation marks as head tokens (each is at least one token), a test that
+#: text whose long words split into many word pieces may never pass, so past
+#: ``_PREFIX_ALWAYS_CHARS_PER_TOKEN`` characters per head token it is skipped. On 1,500 real
+#: answers streamed in 24-character chunks that asks the tokenizer 1.07 times per answer
+#: instead of 3.08, holding 0.2 chunks longer on average. The estimate only decides when to
+#: ask; the cut is always exact.
 _PREFIX_MIN_CHARS_PER_TOKEN = 3
+_PREFIX_ALWAYS_CHARS_PER_TOKEN = 6
 _WORDS = re.compile(r"\w+|[^\w\s]")
 
 
@@ -172,7 +176,7 @@ class Windower:
         if len(text) < n * _PREFIX_MIN_CHARS_PER_TOKEN:
             return None
         piece = text[: n * _CHARS_PER_TOKEN]
-        if len(_WORDS.findall(piece)) < n:
+        if len(text) < n * _PREFIX_ALWAYS_CHARS_PER_TOKEN and len(_WORDS.findall(piece)) < n:
             return None
         # ``encode``, which keeps the GIL: this runs on the event loop, and a loop that lets
         # the GIL go waits to get it back from the inference threads (under stream load a
