@@ -12,7 +12,9 @@ rounds so that machine noise hits both alike:
 
 Reported: throughput ratio guarded/unguarded (target >= 0.8), p50/p99 latency and added
 p50 (target <= 10 ms), added time-to-first-byte of streams, and the per-request overhead at
-concurrency 1 (no queueing).
+concurrency 1 (no queueing). Over HTTP the guarded server's log lines are read back too:
+how many classifications ran out of their deadline (work not done would flatter the ratio)
+and how long classification took, queueing included.
 
     python -m benchmarks.middleware_overhead [--requests 2000] [--concurrency 32] [--rounds 2]
         [--client raw|httpx]
@@ -22,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -143,6 +148,26 @@ async def _in_process(
     }
 
 
+def log_summary(path: Path, since: int = 0) -> dict[str, Any]:
+    """What the guarded server's log lines (from line ``since`` on) say about classification.
+
+    A ratio is only a fair figure when the guarded server did all its work: a classification
+    that ran out of its deadline (``skipped``) is work not done. ``classifier_ms`` (queueing
+    included, both classifications of a stream) shows how far behind the classifier ran.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()[since:]
+    rows = [json.loads(line) for line in lines if line.strip()]
+    skipped: dict[str, int] = {}
+    for row in rows:
+        if row.get("skipped"):
+            skipped[row["skipped"]] = skipped.get(row["skipped"], 0) + 1
+    return {
+        "log_lines": len(rows),
+        "skipped": skipped,
+        "classifier_ms": stats_ms(r["classifier_ms"] / 1000 for r in rows).as_dict(),
+    }
+
+
 def _over_http(
     picks: list[int],
     concurrency: int,
@@ -152,19 +177,27 @@ def _over_http(
     sequential: int,
     client: str,
 ) -> dict[str, Any]:
-    with (
-        start_server("unguarded", delay_s=delay) as plain,
-        start_server("guarded", delay_s=delay, model_dir=model_dir) as guarded,
-    ):
-        urls = {"unguarded": plain.url, "guarded": guarded.url}
-        none: dict[str, httpx.AsyncBaseTransport | None] = dict.fromkeys(urls)
-        out = {
-            "json": asyncio.run(_rounds(urls, none, picks, False, concurrency, rounds, client)),
-            "sse": asyncio.run(_rounds(urls, none, picks, True, concurrency, rounds, client)),
-        }
-        seq = picks[:sequential]
-        out["concurrency_1_json"] = asyncio.run(_rounds(urls, none, seq, False, 1, rounds, client))
-        out["concurrency_1_sse"] = asyncio.run(_rounds(urls, none, seq, True, 1, rounds, client))
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "guarded.log"
+        log.touch()
+        with (
+            start_server("unguarded", delay_s=delay) as plain,
+            start_server("guarded", delay_s=delay, model_dir=model_dir, log_file=log) as guarded,
+        ):
+            urls = {"unguarded": plain.url, "guarded": guarded.url}
+            none: dict[str, httpx.AsyncBaseTransport | None] = dict.fromkeys(urls)
+            out: dict[str, Any] = {}
+            phases = {
+                "json": (picks, False, concurrency),
+                "sse": (picks, True, concurrency),
+                "concurrency_1_json": (picks[:sequential], False, 1),
+                "concurrency_1_sse": (picks[:sequential], True, 1),
+            }
+            for name, (which, stream, clients) in phases.items():
+                seen = len(log.read_text(encoding="utf-8").splitlines())
+                out[name] = asyncio.run(_rounds(urls, none, which, stream, clients, rounds, client))
+                time.sleep(1.5)  # the last streams' after-the-last-byte classifications
+                out[name]["guarded_log"] = log_summary(log, seen)
     return out
 
 
@@ -218,6 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if "added_ttfb_p50_ms" in figure:
                 line += f" ttfb +{figure['added_ttfb_p50_ms']:.2f} ms"
+            if "guarded_log" in figure:
+                g = figure["guarded_log"]
+                line += (
+                    f" | classifications skipped {sum(g['skipped'].values())} of "
+                    f"{g['log_lines']}, classifier_ms p50 {g['classifier_ms']['p50_ms']:.1f}"
+                )
             print(line)
     print(f"-> {path}")
     return 0

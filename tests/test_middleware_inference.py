@@ -142,3 +142,18 @@ async def test_worker_threads_run_below_the_event_loops_priority() -> None:
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert classifier.nice == min(19, mine + 5)
     pool.close()
+
+
+@pytest.mark.anyio
+async def test_background_work_goes_first_once_it_waited_half_its_deadline() -> None:
+    """Background work is not starved: past half its deadline it runs before urgent work."""
+    classifier = FakeClassifier(delay=0.15)
+    pool = InferencePool(classifier, max_concurrency=1, max_batch=1)
+    async with anyio.create_task_group() as group:
+        group.start_soon(pool.classify, ["busy"], 5)
+        await anyio.sleep(0.01)
+        group.start_soon(lambda: pool.classify(["late"], 0.24, background=True))
+        await anyio.sleep(0.01)
+        group.start_soon(pool.classify, ["urgent"], 5)
+    assert classifier.batches == [["busy"], ["late"], ["urgent"]]
+    pool.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import anyio
@@ -431,3 +432,29 @@ async def test_the_bundled_model_judges_a_stream_on_its_head_and_reads_it_once()
     assert got.headers["x-guardrail-verdict"] == "compliance"
     assert classifier._memo.hits == 1
     assert recorder.outcomes[0].classification == reference.classify(text)
+
+
+@pytest.mark.anyio
+async def test_a_finished_stream_whose_full_read_times_out_keeps_its_window_verdict() -> None:
+    """When the after-the-last-byte classification misses its deadline, the window's verdict
+    stays in the outcome and the skip is counted as a timeout."""
+
+    class SlowSecondCall(FakeClassifier):
+        def classify_batch(self, texts: Any) -> Any:
+            if self.batches:
+                time.sleep(0.3)
+            return super().classify_batch(texts)
+
+    text = "Sure, here is some general background on this topic. " + REFUSAL
+    classifier = SlowSecondCall()
+    app, recorder, _ = guard(
+        fixed(200, SSE, chat_sse(text, pieces=10)),
+        classifier=classifier,
+        stream_window_min_chars=20,
+        classify_timeout=0.1,
+    )
+    got = await drive(app, STREAM)
+    assert stream_text(got.body) == text
+    outcome = recorder.outcomes[0]
+    assert outcome.classification is not None and outcome.classification.verdict == "compliance"
+    assert outcome.skipped == "timeout"

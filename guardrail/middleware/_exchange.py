@@ -354,6 +354,10 @@ class Exchange(Responder):
         if result.skipped is None:
             worst = _worst(result.classifications)
             self.classification, self.response_text = result.classifications[worst], texts[worst]
+        else:
+            # The finished text went unread: the window's verdict stays, and the skip is
+            # counted so that a classifier falling behind shows on the dashboards.
+            self.skipped = result.skipped
 
     def _record(self, elapsed: float) -> None:
         try:
