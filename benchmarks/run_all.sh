@@ -16,7 +16,7 @@ if [[ "$quick" == "--quick" ]]; then
   run benchmarks.load_soak --requests 2000 $M
 else
   run benchmarks.classifier_latency --limit 1500 $M
-  run benchmarks.middleware_overhead --requests 1000 --rounds 2 --sequential 150 $M
+  run benchmarks.middleware_overhead --requests 2000 --rounds 3 --sequential 150 $M
   run benchmarks.model_breakdown $M
   run benchmarks.scaling $M
   run benchmarks.memory $M

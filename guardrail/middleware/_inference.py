@@ -128,7 +128,8 @@ class InferencePool:
     ) -> InferenceResult:
         """Classify ``texts``; on timeout or classifier error report the skip reason instead.
 
-        ``background`` work waits until no other work is queued (see the module docstring).
+        ``background`` work waits while other work is queued, until it has waited half of
+        ``timeout`` (see the module docstring).
         """
         started = time.perf_counter()
         if self._pid != os.getpid():

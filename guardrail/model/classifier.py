@@ -58,11 +58,11 @@ class RefusalClassifier:
         config: ModelConfig,
         model_dir: Path,
         checksums: dict[str, str],
-        memo_entries: int = DEFAULT_MEMO_ENTRIES,
+        memo: HeadMemo | None = None,
     ) -> None:
         self._session = session
         self._windower = windower
-        self._memo = HeadMemo(memo_entries)
+        self._memo = HeadMemo() if memo is None else memo
         self.config = config
         self.model_dir = model_dir
         #: sha256 of each verified file, from SHA256SUMS (empty when not verified).
@@ -104,7 +104,7 @@ class RefusalClassifier:
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from None
         session = make_session(directory / MODEL_FILE, 1 if threads is None else threads)
-        return cls(session, windower, config, directory, checksums, memo.entries)
+        return cls(session, windower, config, directory, checksums, memo)
 
     @property
     def threads(self) -> int:
