@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
-from collections.abc import Sequence
 
 import anyio
 import pytest
 from test_middleware_doubles import ANSWER, REFUSAL, FakeClassifier
 
-from guardrail.classification import Classification
 from guardrail.middleware._inference import InferencePool
 
 
@@ -123,24 +119,6 @@ async def test_waiting_clients_go_before_background_work() -> None:
         await anyio.sleep(0.01)
         group.start_soon(pool.classify, ["urgent"], 5)
     assert classifier.batches == [["busy"], ["urgent"], ["late 0"], ["late 1"], ["late 2"]]
-    pool.close()
-
-
-@pytest.mark.anyio
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-async def test_worker_threads_run_below_the_event_loops_priority() -> None:
-    """With nice 5 the inference threads' nice value is the event loop thread's plus 5."""
-
-    class NiceProbe(FakeClassifier):
-        def classify_batch(self, texts: Sequence[str]) -> list[Classification]:
-            self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-            return super().classify_batch(texts)
-
-    classifier = NiceProbe()
-    pool = InferencePool(classifier, max_concurrency=1, max_batch=1, nice=5)
-    await pool.classify([ANSWER], timeout=5)
-    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    assert classifier.nice == min(19, mine + 5)
     pool.close()
 
 

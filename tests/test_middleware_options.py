@@ -67,7 +67,6 @@ def build(**options: Any) -> GuardrailMiddleware:
         ),
         ({"routes": {}}, "routes must be a non-empty mapping"),
         ({"models": "gpt-4o"}, "models must be a sequence of model names"),
-        ({"inference_nice": 20}, "inference_nice must be an integer from 0 to 19, got 20"),
         (
             {"stream_window_rule": "tokens"},
             "stream_window_rule must be one of 'model', 'sentence', got 'tokens'",

@@ -8,11 +8,6 @@ waiting for a batch to fill: an idle pool starts on the first request at once. W
 concurrent requests run on parallel workers and each is answered as soon as its own texts
 are done. The classifier must be thread-safe (the ``Classifier`` Protocol says so).
 
-The worker threads run at a lower scheduling priority than the event loop (``nice``, Linux
-only): on a busy machine the loop, which moves every byte of every response, gets a core
-first, and inference takes the rest. On 2 cores, at 32 clients, that kept the JSON
-throughput of two inference threads and gave streams that of one (benchmarks/RESULTS.md).
-
 Two queues: work a client is waiting for (a JSON body, a stream's hold-back window) goes
 first; ``background`` work (a released stream classified in full after its last byte, for
 metrics and logs only) runs when no such work is queued, or once it has waited half of its
@@ -30,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -84,28 +78,13 @@ def _deliver(job: _Job, result: list[Classification] | BaseException) -> None:
         job.loop.call_soon_threadsafe(_settle, job, result)
 
 
-def _lower_priority(nice: int) -> None:
-    """Thread initializer: this worker thread's nice value ``nice`` above the creating
-    thread's (Linux keeps one per thread, and a new thread inherits its creator's)."""
-    if not nice or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except OSError:  # a sandbox may forbid it; the pool works the same, only less politely
-        _log.debug("guardrail could not lower the inference threads' priority", exc_info=True)
-
-
 class InferencePool:
     """Shared by all requests of one middleware; safe to use from several event loops."""
 
-    def __init__(
-        self, classifier: Classifier, *, max_concurrency: int, max_batch: int, nice: int = 0
-    ) -> None:
+    def __init__(self, classifier: Classifier, *, max_concurrency: int, max_batch: int) -> None:
         self._classifier = classifier
         self._max_concurrency = max_concurrency
         self._max_batch = max_batch
-        self._nice = nice
         self._start()
 
     def _start(self) -> None:
@@ -113,10 +92,7 @@ class InferencePool:
         # fork, so a child starts with a pool of its own.
         self._pid = os.getpid()
         self._executor = ThreadPoolExecutor(
-            self._max_concurrency,
-            thread_name_prefix="guardrail-infer",
-            initializer=_lower_priority,
-            initargs=(self._nice,),
+            self._max_concurrency, thread_name_prefix="guardrail-infer"
         )
         self._lock = threading.Lock()
         self._urgent: deque[_Job] = deque()

@@ -141,7 +141,6 @@ class GuardrailMiddleware:
             chosen,
             max_concurrency=resolved.max_concurrency,
             max_batch=resolved.max_batch_texts,
-            nice=resolved.inference_nice,
         )
         sink = _recorder(recorder, resolved)
         self._services = Services(

@@ -65,8 +65,7 @@ class GuardrailOptions:
     unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
     deadline of each classification, queueing included (skip reason ``timeout``);
     ``max_concurrency`` classifier threads serve all requests, batching up to
-    ``max_batch_texts`` texts per call (default 1: no micro-batching, see the field), at
-    ``inference_nice`` (0-19) below the event loop's scheduling priority (Linux).
+    ``max_batch_texts`` texts per call (default 1: no micro-batching, see the field).
     ``models`` is the model-name label allow-list handed to the default recorder;
     ``log_content`` puts excerpts of ``excerpt_chars`` characters into outcomes.
     ``block_message`` is the text of a block (or replace) decision that brings none;
@@ -87,9 +86,6 @@ class GuardrailOptions:
     # batch on one thread while the other workers idled: 325 vs 400 guarded JSON responses/s
     # at 32 clients (benchmarks/RESULTS.md). Raise it for a classifier whose batches pay.
     max_batch_texts: int = 1
-    # 5: on 2 cores at 32 clients, streams went from 0.51x to 0.59x of the unguarded
-    # throughput (the event loop was starved) while JSON kept 0.62x; 10 cost JSON 0.03x.
-    inference_nice: int = 5
     models: tuple[str, ...] = ()
     log_content: bool = False
     excerpt_chars: int = 200
@@ -110,9 +106,6 @@ class GuardrailOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
-        nice = self.inference_nice
-        if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
-            problems.append(f"inference_nice must be an integer from 0 to 19, got {nice!r}")
         if not problems and self.stream_window_min_chars > self.stream_window_max_chars:
             problems.append(
                 f"stream_window_min_chars ({self.stream_window_min_chars}) must not exceed "
