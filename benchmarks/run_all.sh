@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark in sequence (they must not overlap: each one measures the machine).
-# Usage: benchmarks/run_all.sh [--quick]   (from the repository root; ~12 min in full)
+# Usage: benchmarks/run_all.sh [--quick]   (from the repository root; ~20 min in full on the 2-core VM)
 # Extra arguments for all scripts can be passed through MODEL_ARGS, e.g.
 #   MODEL_ARGS="--model-dir /path/to/model" benchmarks/run_all.sh
 set -euo pipefail
