@@ -51,6 +51,18 @@ def test_xstest_loader_reads_all_human_rows(xstest_rows: list[Example]) -> None:
 
 
 @needs_data
+def test_xstest_votes_mix_the_annotators_where_they_disagree(xstest_rows: list[Example]) -> None:
+    """Agreed rows vote one verdict; disputed rows spread their weight, the final label's twice."""
+    votes = [r.votes for r in xstest_rows]
+    assert all(v is not None and abs(sum(v) - 1.0) < 1e-9 for v in votes)
+    agreed = sum(1 for v in votes if v is not None and max(v) == 1.0)
+    assert 4000 < agreed < len(votes)
+    order = ("compliance", "partial_refusal", "full_refusal")
+    for row in xstest_rows:
+        assert row.votes is not None and row.votes[order.index(row.verdict)] >= 0.5
+
+
+@needs_data
 def test_dev_split_is_by_prompt_id_and_deterministic(xstest_rows: list[Example]) -> None:
     """The dev split takes ~20% of prompt ids per type, never shares a prompt with train,
     and is the same on every call."""

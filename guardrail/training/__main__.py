@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         help="max whole-window tokens and head/tail window tokens (default 96 48)",
     )
     p.add_argument(
+        "--soft-labels",
+        action="store_true",
+        help="verdict targets from the annotators' votes where they disagreed",
+    )
+    p.add_argument(
         "--calibrate", action="store_true", help="tune verdict biases on val before export"
     )
     p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs,
             lr_encoder=args.lr,
             partial_weight=args.partial_weight,
+            soft_labels=args.soft_labels,
         )
         ckpt = train(data, spec, cfg, run_dir)
     if args.stage in ("export", "all"):

@@ -170,6 +170,8 @@ Runs compared (same data, split and recipe unless said; int8 dev figures):
 | l3 | 3 | 0.941 / 0.772 (epoch 4) | 0.919 / 0.680 | 0.6 points | 3.51 ms (same measurement) | until 2026-11-22 |
 | r2 | 3 | 0.934 / 0.740 | not evaluated | - | - | no |
 | l2w32 | 2, windows 64 whole / 32 head+tail | 0.922 / 0.777 (epoch 3) | 0.917 / 0.664 | 0.4 points | 1.59 ms | no: no faster in the middleware |
+| l1 | 1 | 0.940 / 0.716 (epoch 6) | 0.912 / 0.644 | 0.0 points | 0.69 ms per 48-token window (l2b: 1.27; this VM) | no: long-answer probe 81% of declines seen, more full refusals read as partial |
+| l2soft | 2, verdict targets from the annotators' votes | 0.929 / 0.769 (epoch 4) | 0.917 / 0.691 | -0.1 points | same as l2b | no: validation did not prefer it (sum 1.698 vs 1.701) |
 
 l2b differs from l2 only in the synthetic generator: twice as many long answers that decline
 at the end (25 per category), half of them with a polite close ("I hope this helps!") before
@@ -183,7 +185,16 @@ rows x3, fewer automatic/synthetic rows, lr 8e-5, partial weight 1.5 and 5 epoch
 l2b's recipe with shorter windows (`--window-tokens 64 32`): validation tied with l2b (sum 1.699
 vs 1.701), dev 0.5 points higher binary F1 but 1.9 lower macro-F1, and although each
 classification is cheaper, the guarded server at 32 clients did no better in an A/B on the same
-machine (JSON 0.83x vs 0.84x, streams 0.55x vs 0.54x of unguarded), so it was not shipped. Averaging the 3-layer run's last checkpoints (weight soup of epochs 4-5 or 4-6) gave
+machine (JSON 0.83x vs 0.84x, streams 0.55x vs 0.54x of unguarded), so it was not shipped. The 2026-12-01 session (on a slower VM) re-ran l2w32 with identical validation
+figures (int8 dev 0.916 / 0.663, long-answer probe 97%; streams 0.61x vs 0.59x, JSON 0.69x vs
+0.64x of unguarded next to l2b) and tried: l1, the first layer only (1.8x cheaper per window);
+l2soft, l2b's recipe with each XSTest row's verdict target the mix of its two annotators' labels
+and its final label counted twice (`--soft-labels`), whose dev figures are a little higher but
+whose validation, which picks, was not; and reading the user's prompt in front of the response
+in the head window (2 layers, 32 prompt tokens, prompt left out of 30% of training windows):
+after 2 epochs validation gave 0.913 / 0.696 with the prompt and 0.922 / 0.729 without it,
+against 0.933 / 0.768 for l2b, so it was stopped: with ten answers per training prompt the
+model learns a prompt's label, which does not carry over to new prompts. Averaging the 3-layer run's last checkpoints (weight soup of epochs 4-5 or 4-6) gave
 validation binary F1 0.933 / 0.930 and macro-F1 0.786 / 0.784 against 0.941 / 0.772 for its
 best single checkpoint: no clear gain, not pursued. A
 validation-tuned bias offset on the verdict head (`--calibrate`) is available but off: it did

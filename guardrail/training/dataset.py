@@ -52,6 +52,7 @@ class LabelledWindow:
     verdict: int
     kind: int
     category: int
+    votes: tuple[float, float, float] | None = None  # soft verdict target, when known
 
 
 def to_targets(ex: Example) -> LabelledWindow:
@@ -64,7 +65,7 @@ def to_targets(ex: Example) -> LabelledWindow:
         k = ex.kind or CATEGORY_KIND.get(ex.category)
         if k is not None:
             kind = REFUSAL_KINDS.index(k)
-    return LabelledWindow(ex.text, verdict, kind, category)
+    return LabelledWindow(ex.text, verdict, kind, category, ex.votes)
 
 
 def build(

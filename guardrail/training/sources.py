@@ -58,6 +58,9 @@ class Example:
     # "head" examples carry their evidence at the start; "tail" ones (synthetic long answers
     # that decline at the end) only in their last sentences. Used when cutting windows.
     evidence: str = "any"
+    # Verdict distribution over VERDICTS from the two annotators and the final label (the
+    # final label counted twice); None where a source has one label only.
+    votes: tuple[float, float, float] | None = None
 
 
 def load_xstest(root: Path) -> list[Example]:
@@ -69,6 +72,7 @@ def load_xstest(root: Path) -> list[Example]:
             with path.open(newline="", encoding="utf-8") as fh:
                 for rec in csv.DictReader(fh):
                     verdict = XSTEST_LABELS[rec["final_label"].strip()]
+                    votes = _votes(rec)
                     text = (rec["completion"] or "").strip()
                     if not text:
                         continue
@@ -82,9 +86,23 @@ def load_xstest(root: Path) -> list[Example]:
                             prompt_id=rec["id"],
                             category=category,
                             prompt_type=rec["type"],
+                            votes=votes,
                         )
                     )
     return rows
+
+
+def _votes(rec: dict[str, str]) -> tuple[float, float, float] | None:
+    order = ("compliance", "partial_refusal", "full_refusal")
+    labels = [rec.get("annotation_1"), rec.get("annotation_2"), rec["final_label"]]
+    labels.append(rec["final_label"])
+    counts = [0.0, 0.0, 0.0]
+    for label in labels:
+        verdict = XSTEST_LABELS.get((label or "").strip())
+        if verdict is None:
+            return None
+        counts[order.index(verdict)] += 1.0
+    return (counts[0] / 4, counts[1] / 4, counts[2] / 4)
 
 
 def _dedupe_repetition(text: str) -> str:

@@ -43,6 +43,9 @@ class TrainConfig:
     seed: int = 7
     threads: int = 2
     bf16: bool = True
+    # Train the verdict head on the annotators' votes (XSTest rows) instead of the final
+    # label alone: where the two annotators disagreed the target is a mix.
+    soft_labels: bool = False
 
 
 def _readable(tok, ids: list[int]) -> str:
@@ -132,6 +135,12 @@ def predict(model: RefusalNet, pairs, spec: WindowSpec, batch_size: int = 64) ->
     return [decode(v_all, c_all, h, t, spec)[0] for h, t in rows]
 
 
+def _one_hot(index: int) -> list[float]:
+    row = [0.0] * len(VERDICTS)
+    row[index] = 1.0
+    return row
+
+
 def _category_weights(items) -> torch.Tensor:
     counts = Counter(t.category for _, t in items if t.category >= 0)
     w = torch.ones(len(CATEGORIES))
@@ -181,6 +190,10 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
         total = 0.0
         for n_batch, (ids, mask, targets) in enumerate(_batches(items, cfg.batch_size, rng), 1):
             yv = torch.tensor([t.verdict for t in targets])
+            if cfg.soft_labels:
+                yv = torch.tensor(
+                    [list(t.votes) if t.votes is not None else _one_hot(t.verdict) for t in targets]
+                )
             yk = torch.tensor([t.kind for t in targets])
             yc = torch.tensor([t.category for t in targets])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
