@@ -328,18 +328,21 @@ async def test_client_disconnect_while_holding_ends_cleanly() -> None:
 
 
 class PrefixClassifier(FakeClassifier):
-    """A FakeClassifier whose first window is the first 60 characters, final from 80 on."""
+    """A FakeClassifier whose first window is the first 60 characters, final from
+    ``ready_at`` characters on (None: never)."""
 
-    def __init__(self, *, fail: bool = False) -> None:
+    def __init__(self, *, fail: bool = False, ready_at: int | None = 80) -> None:
         super().__init__()
         self.prefix_fail = fail
+        self.ready_at = ready_at
         self.asked: list[int] = []
 
     def window_prefix(self, text: str) -> str | None:
         self.asked.append(len(text))
         if self.prefix_fail:
             raise RuntimeError("prefix exploded")
-        return text[:60] if len(text) >= 80 else None
+        ready = self.ready_at is not None and len(text) >= self.ready_at
+        return text[:60] if ready else None
 
 
 LONG_ANSWER = "Sure, here is some general background on this topic. " * 6 + REFUSAL
@@ -397,12 +400,7 @@ async def test_a_failing_window_prefix_falls_back_to_the_sentence_rule() -> None
 @pytest.mark.anyio
 async def test_the_model_rule_still_closes_at_the_maximum() -> None:
     """A text that never yields a prefix is judged when it reaches stream_window_max_chars."""
-
-    class NeverReady(PrefixClassifier):
-        def window_prefix(self, text: str) -> str | None:
-            return None
-
-    classifier = NeverReady()
+    classifier = PrefixClassifier(ready_at=None)
     app, _, _ = guard(
         fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)),
         classifier=classifier,
