@@ -3,7 +3,8 @@
 The load generator and the server must not share an interpreter (the client's own CPU time
 would be charged to the middleware), so each benchmark starts this module as a subprocess:
 
-    python -m benchmarks._serve --mode guarded|unguarded [--delay 0.05] [--model-dir DIR]
+    python -m benchmarks._serve --mode guarded|unguarded [--delay 0.05] [--chunk-delay 0]
+        [--model-dir DIR]
 
 It binds 127.0.0.1 on a free port (port 0, no race), prints ``PORT <n>`` once it is
 listening, and serves until terminated. ``GET /_bench/rss`` answers the server's resident
@@ -59,12 +60,15 @@ def build_app(
     mode: str,
     *,
     delay_s: float,
+    chunk_delay_s: float = 0.0,
     model_dir: Path | None = None,
     policy: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> ASGIApp:
     """The stand-in app, wrapped in GuardrailMiddleware when ``mode`` is ``guarded``."""
-    upstream = ChatUpstream([text for text, _ in load_labelled()], delay_s=delay_s)
+    upstream = ChatUpstream(
+        [text for text, _ in load_labelled()], delay_s=delay_s, chunk_delay_s=chunk_delay_s
+    )
     if mode == "unguarded":
         return _RssProbe(upstream)
     from guardrail import GuardrailMiddleware, RefusalClassifier
@@ -80,6 +84,7 @@ def serve(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["guarded", "unguarded"], required=True)
     parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--policy", default=None)
     parser.add_argument("--options", default="{}", help="GuardrailMiddleware options as JSON")
@@ -98,6 +103,7 @@ def serve(argv: Sequence[str] | None = None) -> int:
     app = build_app(
         args.mode,
         delay_s=args.delay,
+        chunk_delay_s=args.chunk_delay,
         model_dir=args.model_dir,
         policy=args.policy,
         options=json.loads(args.options),
@@ -140,6 +146,7 @@ def start_server(
     mode: str,
     *,
     delay_s: float = 0.05,
+    chunk_delay_s: float = 0.0,
     model_dir: Path | None = None,
     policy: str | None = None,
     options: dict[str, Any] | None = None,
@@ -155,6 +162,8 @@ def start_server(
         mode,
         "--delay",
         str(delay_s),
+        "--chunk-delay",
+        str(chunk_delay_s),
         "--options",
         json.dumps(options or {}),
     ]

@@ -14,10 +14,13 @@ Reported: throughput ratio guarded/unguarded (target >= 0.8), p50/p99 latency an
 p50 (target <= 10 ms), added time-to-first-byte of streams, and the per-request overhead at
 concurrency 1 (no queueing). Over HTTP the guarded server's log lines are read back too:
 how many classifications ran out of their deadline (work not done would flatter the ratio)
-and how long classification took, queueing included.
+and how long classification took, queueing included. A paced phase has the app write its
+stream chunk by chunk at an LLM's pace (24 characters every 40 ms by default) and reports
+the added time to first byte under each hold-back rule: mostly the time the upstream takes
+to write the window.
 
-    python -m benchmarks.middleware_overhead [--requests 2000] [--concurrency 32] [--rounds 2]
-        [--client raw|httpx]
+    python -m benchmarks.middleware_overhead [--requests 2000] [--concurrency 32] [--rounds 3]
+        [--client raw|httpx] [--paced-chunk-delay 0.04] [--skip-in-process]
 """
 
 from __future__ import annotations
@@ -201,6 +204,28 @@ def _over_http(
     return out
 
 
+def _paced(
+    picks: list[int], delay: float, chunk_delay: float, model_dir: Path | None, client: str
+) -> dict[str, Any]:
+    """Added time to first byte when the upstream writes its stream at an LLM's pace, for the
+    model's first window (the default) and for the first sentence; 8 clients, no queueing."""
+    out: dict[str, Any] = {"chunk_delay_s": chunk_delay, "chunk_chars": 24, "clients": 8}
+    with start_server("unguarded", delay_s=delay, chunk_delay_s=chunk_delay) as plain:
+        for rule in ("model", "sentence"):
+            options = {"stream_window_rule": rule}
+            with start_server(
+                "guarded",
+                delay_s=delay,
+                chunk_delay_s=chunk_delay,
+                model_dir=model_dir,
+                options=options,
+            ) as guarded:
+                urls = {"unguarded": plain.url, "guarded": guarded.url}
+                none: dict[str, httpx.AsyncBaseTransport | None] = dict.fromkeys(urls)
+                out[rule] = asyncio.run(_rounds(urls, none, picks, True, 8, 1, client))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="GuardrailMiddleware overhead vs the same app")
     parser.add_argument("--requests", type=int, default=2000)
@@ -210,6 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument(
+        "--paced-chunk-delay",
+        type=float,
+        default=0.04,
+        help="seconds between the 24-character chunks of the paced-stream phase (0: skip it)",
+    )
+    parser.add_argument("--paced-requests", type=int, default=80)
     parser.add_argument(
         "--client",
         choices=["raw", "httpx"],
@@ -238,11 +270,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.sequential,
         args.client,
     )
+    if args.paced_chunk_delay > 0:
+        payload["paced_streams"] = _paced(
+            picks[: args.paced_requests],
+            args.delay,
+            args.paced_chunk_delay,
+            args.model_dir,
+            args.client,
+        )
     if not args.skip_in_process:
         payload["in_process"] = asyncio.run(
             _in_process(picks, args.concurrency, args.rounds, args.delay, args.model_dir)
         )
     path = write_result("middleware_overhead", payload)
+    paced = payload.get("paced_streams")
+    if paced:
+        for rule in ("model", "sentence"):
+            f = paced[rule]
+            print(
+                f"paced streams ({paced['chunk_delay_s'] * 1000:.0f} ms per chunk), {rule} rule: "
+                f"ttfb +{f['added_ttfb_p50_ms']:.1f} ms p50, +{f['added_ttfb_p99_ms']:.1f} ms p99"
+            )
     for where in ("in_process", "http"):
         for kind, figure in payload.get(where, {}).items():
             line = (

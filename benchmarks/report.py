@@ -122,6 +122,21 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
                 "middleware_overhead",
             )
         )
+    paced = d.get("paced_streams")
+    if paced:
+        for rule in ("model", "sentence"):
+            f = paced[rule]
+            rows.append(
+                (
+                    f"Added time to first byte, streams paced at "
+                    f"{paced['chunk_delay_s'] * 1000:.0f} ms per 24-character chunk, "
+                    f"{rule} window rule (p50 / p99)",
+                    "-",
+                    f"{f['added_ttfb_p50_ms']:.0f} / {f['added_ttfb_p99_ms']:.0f} ms",
+                    "-",
+                    "middleware_overhead",
+                )
+            )
     inproc = d.get("in_process")
     if inproc:
         for kind in ("json", "sse"):
