@@ -1,7 +1,8 @@
-"""``python -m guardrail.training {stats,dev-jsonl,train,export,evaluate,all}``.
+"""``python -m guardrail.training {stats,dev-jsonl,train,export,evaluate,tidy,all}``.
 
 ``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), evaluate on the dev
 split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS into ``--out``.
+``tidy`` rewrites an artifact exported before the graph tidy (``graph_tidy.py``) in place.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m guardrail.training")
-    p.add_argument("stage", choices=["stats", "dev-jsonl", "train", "export", "evaluate", "all"])
+    p.add_argument(
+        "stage", choices=["stats", "dev-jsonl", "train", "export", "evaluate", "tidy", "all"]
+    )
     p.add_argument(
         "--data-dir", default=None, help="default: $GUARDRAIL_DATA_DIR or ../shared/data"
     )
@@ -53,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.stage == "tidy":
+        return _tidy(Path(args.out))
     from guardrail.training.dataset import build
     from guardrail.training.split import write_dev_ids, write_jsonl
     from guardrail.training.windowing import WindowSpec
@@ -106,6 +111,21 @@ def main(argv: list[str] | None = None) -> int:
 
         report = evaluate_artifact(out, run_dir, data.dev, spec)
         write_card(out, report, data.counts, run_dir)
+    return 0
+
+
+def _tidy(out: Path) -> int:
+    """Tidy the artifact's int8 graph in place (identical outputs), then its card and sums."""
+    from guardrail.model._files import MODEL_FILE
+    from guardrail.training.card import refresh_file_line
+    from guardrail.training.graph_tidy import GraphTidyError, tidy_file
+
+    try:
+        tidy_file(out / MODEL_FILE)
+    except (GraphTidyError, OSError) as exc:
+        raise SystemExit(f"{out / MODEL_FILE}: {exc}") from exc
+    refresh_file_line(out)
+    print(f"tidied {out / MODEL_FILE}: outputs identical; MODEL_CARD.md and SHA256SUMS updated")
     return 0
 
 

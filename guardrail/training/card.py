@@ -8,9 +8,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from guardrail.training.export import INT8_NAME
+# the runtime's file name, imported from there so the card needs no torch (export.py does)
+from guardrail.model._files import MODEL_FILE as INT8_NAME
 
-__all__ = ["write_card", "write_sha256sums"]
+__all__ = ["refresh_file_line", "write_card", "write_sha256sums"]
 
 _SOURCES = """\
 | data | source (repo @ commit) | use here | license |
@@ -47,6 +48,27 @@ def _row(name: str, s: dict) -> str:
     )
 
 
+def _file_line(out: Path) -> str:
+    size_mb = (out / INT8_NAME).stat().st_size / 1e6
+    return (
+        f"- File: `{INT8_NAME}` ({size_mb:.1f} MB), sha256 `{_sha(out / INT8_NAME)}`; "
+        "`tokenizer.json`, `config.json`."
+    )
+
+
+def refresh_file_line(out: Path) -> None:
+    """Rewrite the card's file line (size, sha256) after the model file changed, then
+    SHA256SUMS; the measured figures stay (only for rewrites that keep every output)."""
+    card = out / "MODEL_CARD.md"
+    lines = card.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = [i for i, line in enumerate(lines) if line.startswith(f"- File: `{INT8_NAME}`")]
+    if len(at) != 1:
+        raise ValueError(f"{card}: expected one '- File:' line, found {len(at)}")
+    lines[at[0]] = _file_line(out) + "\n"
+    card.write_text("".join(lines), encoding="utf-8")
+    write_sha256sums(out)
+
+
 def write_card(
     out: Path, report: dict, counts: dict[str, Counter[str]], run_dir: Path | None = None
 ) -> None:
@@ -58,8 +80,6 @@ def write_card(
         train_cfg.pop("window", None)
     hyper = ", ".join(f"{k}={v}" for k, v in train_cfg.items())
     w = cfg["windowing"]
-    size_mb = (out / INT8_NAME).stat().st_size / 1e6
-    sha = _sha(out / INT8_NAME)
     lat = report["latency_1thread_int8"]
     probe = report["tail_probe_int8"]
     count_lines = "\n".join(
@@ -75,11 +95,13 @@ def write_card(
 Classifies one assistant response as `compliance`, `partial_refusal` or `full_refusal`, and a
 refusal's kind (`should_not`/`cannot`) and category (16 ids of CONTRACT.md).
 
-- File: `{INT8_NAME}` ({size_mb:.1f} MB), sha256 `{sha}`; `tokenizer.json`, `config.json`.
+{_file_line(out)}
 - Architecture: the first {cfg["layers"]} transformer layers of all-MiniLM-L6-v2
   (hidden {cfg["hidden_size"]}), mean pooling, three linear heads (`verdict_logits` [3],
   `kind_logits` [2], `category_logits` [16]); ONNX opset 17; int8 dynamic per-channel
-  quantization.
+  quantization; the export's shape arithmetic (position and token-type ids, mask broadcast,
+  head reshapes) replaced by constants after quantizing (`guardrail/training/graph_tidy.py`:
+  identical outputs, ~180 fewer nodes).
 - Input windows (`config.json` → `windowing`, mode `{w["mode"]}`): a response of up to
   {w["max_window_tokens"]} tokens (special tokens included) is read whole; a longer one as a
   head window (first {w["head_tokens"]}) and a tail window (last {w["tail_tokens"]}), each run

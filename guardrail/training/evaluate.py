@@ -13,10 +13,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from guardrail.evaluation.baselines import load_baselines
 from guardrail.evaluation.metrics import score
+from guardrail.model._session import make_session
 from guardrail.training.export import FP32_NAME, INT8_NAME
 from guardrail.training.paths import data_dir
 from guardrail.training.sources import Example
@@ -29,11 +29,8 @@ class OnnxRunner:
     """Run an exported graph on texts exactly as the runtime does (one window per text)."""
 
     def __init__(self, model: Path, tokenizer: Path, spec: WindowSpec, threads: int = 1) -> None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        # the runtime's own session builder, so these figures are the shipped numerics
+        self.session = make_session(model, threads).session
         self.tok = load_tokenizer(str(tokenizer))
         self.spec = spec
 

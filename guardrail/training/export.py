@@ -14,13 +14,15 @@ import onnx
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from guardrail.model._files import MODEL_FILE
 from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
+from guardrail.training.graph_tidy import tidy_file
 from guardrail.training.model import RefusalNet, encoder_path
 from guardrail.training.windowing import WindowSpec, load_tokenizer
 
 __all__ = ["FP32_NAME", "INT8_NAME", "MODEL_VERSION", "export_artifact", "load_checkpoint"]
 
-INT8_NAME = "refusal-classifier.int8.onnx"
+INT8_NAME = MODEL_FILE  # the name the runtime loads
 FP32_NAME = "refusal-classifier.fp32.onnx"
 MODEL_VERSION = "0.2.0"
 OUTPUTS = ["verdict_logits", "kind_logits", "category_logits"]
@@ -132,6 +134,7 @@ def export_artifact(
     # per-channel: per-tensor int8 moved logits by up to 0.15. reduce_range and keeping the
     # heads, the last layer or the embeddings in fp32 were tried: no fewer fp32/int8 flips.
     quantize_dynamic(str(fp32), str(out / INT8_NAME), per_channel=True, weight_type=QuantType.QInt8)
+    tidy_file(out / INT8_NAME)  # constants for the export's shape arithmetic; same outputs
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     tok.save(str(out / "tokenizer.json"))
     cfg = config_dict(model, spec)
