@@ -14,7 +14,14 @@ from typing import Literal, Protocol, runtime_checkable
 
 from guardrail.classification import Classification
 
-__all__ = ["Decision", "DecisionAction", "PolicyLike", "PolicyProvider", "RequestContext"]
+__all__ = [
+    "ActingScope",
+    "Decision",
+    "DecisionAction",
+    "PolicyLike",
+    "PolicyProvider",
+    "RequestContext",
+]
 
 DecisionAction = Literal["pass", "retry", "replace", "block"]
 
@@ -81,6 +88,19 @@ class PolicyLike(Protocol):
         self, ctx: RequestContext, classification: Classification, *, attempt: int
     ) -> Decision:
         """First matching rule wins; hard floors are checked before any rule."""
+        ...
+
+
+@runtime_checkable
+class ActingScope(Protocol):
+    """Optional on a ``PolicyLike``: can it tell, before any classification, that it will
+    pass every response to a request? Streams of such requests are not held back.
+
+    A policy without ``may_act`` is assumed to act on every request (streams are held).
+    """
+
+    def may_act(self, ctx: RequestContext) -> bool:
+        """False only when no classification could make the policy change the response."""
         ...
 
 

@@ -127,16 +127,22 @@ async def test_fail_closed_anthropic_uses_anthropic_error_format() -> None:
 
 
 async def test_healthy_classifier_still_passes_compliant_bytes_unchanged() -> None:
-    """The control case: with a working classifier a compliant answer passes byte for byte."""
+    """The control case: with a working classifier a compliant answer passes byte for byte
+    (the stream unheld under the monitor-only policy: no verdict header, counted all the same)."""
     upstream, app, registry = _stack(KeywordClassifier())
     for stream in (False, True):
         body = chat_request("q", stream=stream)
         plain = await call_asgi(upstream, body, headers=_pick(0))
         got = await call_asgi(app, body, headers=_pick(0))
         assert got.body == plain.body
-        assert got.headers["x-guardrail-verdict"] == "compliance"
+        assert got.headers["x-guardrail-action"] == "pass"
         if stream:
             assert sse_content(got.body) == ANSWER
+            assert "x-guardrail-verdict" not in got.headers
+        else:
+            assert got.headers["x-guardrail-verdict"] == "compliance"
+    compliant = {"route": "/v1/chat/completions", "model": "bench-model-1", "verdict": "compliance"}
+    assert registry.get_sample_value("guardrail_responses_total", compliant) == 2.0
     assert (registry.get_sample_value("guardrail_skipped_total", {"reason": "error"}) or 0.0) == 0.0
 
 

@@ -351,3 +351,63 @@ def test_decide_is_fast() -> None:
         policy.decide(ctx, _HAZARD, attempt=1)
     per_call = (time.perf_counter() - t0) / n
     assert per_call < 1e-3, per_call
+
+
+_NARROW = """\
+version: 1
+context:
+  trusted_headers: {x-gw-scopes: scopes}
+rules:
+  - id: clin
+    when:
+      scopes_any: [clinician]
+      category: [information_hazards]
+      user_message: '(?i)dose'
+    action: retry
+    retry: {note: "Verified clinician."}
+  - id: er-pass
+    when: {metadata: {team: [er]}}
+    action: pass
+  - id: gpt-x-replace
+    when: {model: [gpt-x], route: [/v1/chat/completions]}
+    action: replace
+    replace: {message: "Replaced."}
+default:
+  action: pass
+"""
+
+
+def test_may_act_is_false_only_when_no_rule_that_changes_a_response_could_match() -> None:
+    """Request-side conditions decide it; classification conditions count as satisfiable."""
+    policy = parse_policy(_NARROW)
+    assert policy.may_act(_ctx("what dose?")) is False  # not verified: no clinician scope
+    assert policy.may_act(_ctx("what dose?", headers={"x-gw-scopes": "clinician"})) is True
+    assert policy.may_act(_ctx("hello", headers={"x-gw-scopes": "clinician"})) is False
+    assert policy.may_act(_ctx(metadata={"team": "er"})) is False  # a pass rule changes nothing
+    assert policy.may_act(_ctx(model="gpt-x")) is True
+    assert policy.may_act(_ctx(model="gpt-x", route="/v1/messages")) is False
+
+
+def test_may_act_is_true_for_shadow_rules_fail_closed_and_acting_defaults() -> None:
+    """Shadow rules (the header says shadow), fail_closed and a non-pass default all act."""
+    assert _policy().may_act(_ctx()) is True  # shadow-retry matches any request
+    monitor = "version: 1\nrules: []\ndefault:\n  action: pass\n"
+    assert parse_policy(monitor).may_act(_ctx()) is False
+    assert parse_policy(monitor + "fail_closed: true\n").may_act(_ctx()) is True
+    blocking = "version: 1\nrules: []\ndefault:\n  action: block\n"
+    assert parse_policy(blocking).may_act(_ctx()) is True
+    shadow_pass = "version: 1\nrules: []\ndefault:\n  action: pass\n  shadow: true\n"
+    assert parse_policy(shadow_pass).may_act(_ctx()) is True
+
+
+def test_the_bundled_policies_act_as_documented_on_streams() -> None:
+    """default.yaml never holds a stream; clinical.yaml only for a verified clinical question."""
+    from guardrail._resources import bundled_policy
+
+    default = parse_policy(bundled_policy("default.yaml").read_text(encoding="utf-8"))
+    assert default.may_act(_ctx("what dose of morphine?")) is False
+    clinical = parse_policy(bundled_policy("clinical.yaml").read_text(encoding="utf-8"), environ={})
+    question = "What is the maximum dose of acetaminophen?"
+    assert clinical.may_act(_ctx(question)) is False
+    assert clinical.may_act(_ctx(question, scopes=frozenset({"clinician"}))) is True
+    assert clinical.may_act(_ctx("Write a poem", scopes=frozenset({"clinician"}))) is False

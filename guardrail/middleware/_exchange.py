@@ -32,7 +32,7 @@ from guardrail.middleware._request import (
 from guardrail.middleware._responder import Responder
 from guardrail.middleware.adapters import Rendered
 from guardrail.outcome import Recorder, SkipReason
-from guardrail.policy_api import Decision, PolicyLike, PolicyProvider
+from guardrail.policy_api import ActingScope, Decision, PolicyLike, PolicyProvider
 from guardrail.taxonomy import VERDICTS
 
 if TYPE_CHECKING:
@@ -93,6 +93,9 @@ class Exchange(Responder):
         # The texts the stream's hold-back window was judged on: when the stream ended inside
         # the window they are the whole answer, and classifying them again would only cost CPU.
         self.window_texts: tuple[str, ...] | None = None
+        # Whether a stream is held back to be judged before release (see _holds_streams).
+        self.hold_streams = True
+        self.passive = False  # a stream released unheld: decided after its last byte
 
     # -- the request ---------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class Exchange(Responder):
             return
         self.info = info
         self.ctx = build_context(self.scope, self.route, info, headers)
+        self.hold_streams = self._holds_streams()
         body, scope, number = buffered.body, self.scope, 1
         while True:
             attempt = Attempt(self, number)
@@ -152,6 +156,17 @@ class Exchange(Responder):
                 self.fallback = attempt
             body, number = attempt.retry_body, number + 1
             scope = scope_with_body_length(self.scope, len(body))
+
+    def _holds_streams(self) -> bool:
+        """Hold streams unless the options allow it and the policy says it cannot act."""
+        assert self.policy is not None and self.ctx is not None
+        if self.options.stream_hold == "always" or not isinstance(self.policy, ActingScope):
+            return True
+        try:
+            return bool(self.policy.may_act(self.ctx))
+        except Exception:
+            _log.exception("guardrail policy may_act failed; the stream is held back")
+            return True
 
     def _account(self, began: float, in_send: float) -> None:
         self.app_seconds += time.perf_counter() - began
@@ -223,6 +238,12 @@ class Exchange(Responder):
         self.status = attempt.status
         attempt.mode = Mode.FORWARD
         await self.send_client(with_headers(attempt.start, self._guard_headers()))
+
+    async def release_unheld(self, attempt: Attempt) -> None:
+        """A stream the policy cannot act on: out at once, classified after its last byte."""
+        self.passive = True
+        self._unclassified(attempt, None)
+        await self._forward_held(attempt)
 
     async def release(self, attempt: Attempt, *, skipped: SkipReason | None) -> None:
         """Stop holding: send what was held as it came, unclassified, and forward the rest."""
@@ -354,10 +375,34 @@ class Exchange(Responder):
         if result.skipped is None:
             worst = _worst(result.classifications)
             self.classification, self.response_text = result.classifications[worst], texts[worst]
+            if self.passive:
+                self._decide_after_the_fact()
         else:
             # The finished text went unread: the window's verdict stays, and the skip is
             # counted so that a classifier falling behind shows on the dashboards.
             self.skipped = result.skipped
+
+    def _decide_after_the_fact(self) -> None:
+        """An unheld stream's decision, for the record: it passed, whatever the policy says.
+
+        ``may_act`` said the policy would pass it; a hard floor or pass rule still names
+        itself. Should the policy act after all, the action is recorded as a shadow.
+        """
+        assert self.policy is not None and self.ctx is not None
+        assert self.classification is not None
+        try:
+            decision = self.policy.decide(self.ctx, self.classification, attempt=self.attempts)
+        except Exception:
+            _log.exception("guardrail policy failed to decide; the response passed")
+            self.skipped = "error"
+            return
+        self.rule_id = decision.rule_id
+        if decision.shadow or decision.action != "pass":
+            _log.warning(
+                "guardrail: the policy acted (%s) on a stream its may_act had let through",
+                decision.action,
+            )
+            self.action, self.shadow_action = "shadow", decision.action
 
     def _record(self, elapsed: float) -> None:
         try:

@@ -12,7 +12,13 @@ from typing import Any
 from guardrail.errors import ConfigError
 from guardrail.middleware.adapters import ADAPTERS, ApiAdapter
 
-__all__ = ["DEFAULT_ROUTES", "STREAM_WINDOW_RULES", "GuardrailOptions", "default_concurrency"]
+__all__ = [
+    "DEFAULT_ROUTES",
+    "STREAM_HOLDS",
+    "STREAM_WINDOW_RULES",
+    "GuardrailOptions",
+    "default_concurrency",
+]
 
 #: Guarded path templates and their adapter, unless ``routes`` says otherwise.
 DEFAULT_ROUTES: Mapping[str, str | ApiAdapter] = MappingProxyType(
@@ -28,6 +34,8 @@ _MIB = 1024 * 1024
 
 #: How a stream's hold-back window is chosen (``stream_window_rule``).
 STREAM_WINDOW_RULES = ("model", "sentence")
+#: Which streams are held back at all (``stream_hold``).
+STREAM_HOLDS = ("auto", "always")
 
 
 def default_concurrency() -> int:
@@ -59,7 +67,13 @@ class GuardrailOptions:
     read first of the finished answer, about 46 tokens, and that window is not computed twice;
     any other classifier gets the sentence rule) or, with ``"sentence"``, until its text has a
     sentence end at or after ``stream_window_min_chars``; always at the latest when the text
-    reaches ``stream_window_max_chars``, or the stream ends.
+    reaches ``stream_window_max_chars``, or the stream ends. With ``stream_hold`` ``"auto"``
+    (default) only streams the policy could act on are held: when its ``may_act`` says no
+    rule can change a response to the request (the bundled monitor-only policy, or rules
+    whose route, model or verified-context conditions rule the request out), the stream
+    goes out at once with ``x-guardrail-action: pass`` and no verdict header, and is
+    classified in full after its last byte. ``"always"`` holds every stream, so each one
+    carries its window's verdict.
     ``max_request_bytes`` bounds the request body kept for retries and
     ``max_response_bytes`` the response kept for classification; larger ones stream through
     unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
@@ -77,6 +91,7 @@ class GuardrailOptions:
     max_request_bytes: int = 4 * _MIB
     max_response_bytes: int = 4 * _MIB
     stream_window_rule: str = "model"
+    stream_hold: str = "auto"
     stream_window_min_chars: int = 24
     stream_window_max_chars: int = 320
     classify_timeout: float = 1.0
@@ -115,6 +130,11 @@ class GuardrailOptions:
             problems.append(
                 f"stream_window_rule must be one of {', '.join(map(repr, STREAM_WINDOW_RULES))}"
                 f", got {self.stream_window_rule!r}"
+            )
+        if self.stream_hold not in STREAM_HOLDS:
+            problems.append(
+                f"stream_hold must be one of {', '.join(map(repr, STREAM_HOLDS))}"
+                f", got {self.stream_hold!r}"
             )
         timeout = self.classify_timeout
         if (

@@ -75,6 +75,17 @@ class Conditions:
             return False
         return self.system_prompt is None or self.system_prompt.search(ctx.system_prompt)
 
+    def could_match(self, ctx: RequestContext, verified: Callable[[], VerifiedContext]) -> bool:
+        """Whether some classification of a response to ``ctx`` would satisfy this block:
+        every condition on the request (route, model, verified context, regexes) holds."""
+        if not self._request_matches(ctx):
+            return False
+        if self.needs_context and not self._context_matches(verified()):
+            return False
+        if self.user_message is not None and not self.user_message.search(ctx.last_user_message):
+            return False
+        return self.system_prompt is None or self.system_prompt.search(ctx.system_prompt)
+
     def _request_matches(self, ctx: RequestContext) -> bool:
         if self.routes is not None and ctx.route not in self.routes:
             return False

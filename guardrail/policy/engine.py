@@ -89,6 +89,25 @@ class Policy:
             ctx, self._spec.trusted_headers, self._spec.signed_header, now=self._clock()
         )
 
+    def may_act(self, ctx: RequestContext) -> bool:
+        """False when every response to ``ctx`` will pass unchanged and unannotated.
+
+        True when failing closed, when the default or a rule whose request conditions hold
+        for ``ctx`` retries, replaces, blocks or shadows. The middleware then holds a stream
+        back to judge its start; otherwise the stream goes out at once and is classified
+        after its last byte.
+        """
+        if self._spec.fail_closed or _changes(self._spec.default):
+            return True
+        cache: list[VerifiedContext] = []
+
+        def verified() -> VerifiedContext:
+            if not cache:
+                cache.append(self.verify_context(ctx))
+            return cache[0]
+
+        return any(_changes(r.then) and r.when.could_match(ctx, verified) for r in self._spec.rules)
+
     def decide(
         self, ctx: RequestContext, classification: Classification, *, attempt: int
     ) -> Decision:
@@ -146,6 +165,11 @@ class Policy:
             retry_role=spec.retry_role,
             max_attempts=spec.max_attempts,
         )
+
+
+def _changes(spec: ActionSpec) -> bool:
+    # A shadow pass is recorded as "shadow" in the headers, so it needs the verdict first too.
+    return spec.action != "pass" or spec.shadow
 
 
 def _render_note(template: str, ctx: RequestContext, v: VerifiedContext) -> str:
