@@ -16,8 +16,10 @@ concurrency 1 (no queueing). Over HTTP the guarded server's log lines are read b
 how many classifications ran out of their deadline (work not done would flatter the ratio)
 and how long classification took, queueing included. A paced phase has the app write its
 stream chunk by chunk at an LLM's pace (24 characters every 40 ms by default) and reports
-the added time to first byte under each hold-back rule: mostly the time the upstream takes
-to write the window.
+the added time to first byte under each hold-back rule (mostly the time the upstream takes
+to write the window) and unheld. The monitor-only default policy cannot act on any request,
+so its streams are not held back (``stream_hold="auto"``); the ``sse_held`` phases measure
+streams held as under a policy that could act on every request (``stream_hold="always"``).
 
     python -m benchmarks.middleware_overhead [--requests 2000] [--concurrency 32] [--rounds 3]
         [--client raw|httpx] [--paced-chunk-delay 0.04] [--skip-in-process]
@@ -181,38 +183,58 @@ def _over_http(
     client: str,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "guarded.log"
+        log, held_log = Path(tmp) / "guarded.log", Path(tmp) / "held.log"
         log.touch()
+        held_log.touch()
         with (
             start_server("unguarded", delay_s=delay) as plain,
             start_server("guarded", delay_s=delay, model_dir=model_dir, log_file=log) as guarded,
+            # Every stream held back, as under a policy that could act on every request
+            # (the monitor-only default lets streams through unheld).
+            start_server(
+                "guarded",
+                delay_s=delay,
+                model_dir=model_dir,
+                log_file=held_log,
+                options={"stream_hold": "always"},
+            ) as held,
         ):
             urls = {"unguarded": plain.url, "guarded": guarded.url}
+            held_urls = {"unguarded": plain.url, "guarded": held.url}
             none: dict[str, httpx.AsyncBaseTransport | None] = dict.fromkeys(urls)
             out: dict[str, Any] = {}
             phases = {
-                "json": (picks, False, concurrency),
-                "sse": (picks, True, concurrency),
-                "concurrency_1_json": (picks[:sequential], False, 1),
-                "concurrency_1_sse": (picks[:sequential], True, 1),
+                "json": (picks, False, concurrency, urls, log),
+                "sse": (picks, True, concurrency, urls, log),
+                "sse_held": (picks, True, concurrency, held_urls, held_log),
+                "concurrency_1_json": (picks[:sequential], False, 1, urls, log),
+                "concurrency_1_sse": (picks[:sequential], True, 1, urls, log),
+                "concurrency_1_sse_held": (picks[:sequential], True, 1, held_urls, held_log),
             }
-            for name, (which, stream, clients) in phases.items():
-                seen = len(log.read_text(encoding="utf-8").splitlines())
-                out[name] = asyncio.run(_rounds(urls, none, which, stream, clients, rounds, client))
+            for name, (which, stream, clients, where, lines) in phases.items():
+                seen = len(lines.read_text(encoding="utf-8").splitlines())
+                out[name] = asyncio.run(
+                    _rounds(where, none, which, stream, clients, rounds, client)
+                )
                 time.sleep(1.5)  # the last streams' after-the-last-byte classifications
-                out[name]["guarded_log"] = log_summary(log, seen)
+                out[name]["guarded_log"] = log_summary(lines, seen)
     return out
 
 
 def _paced(
     picks: list[int], delay: float, chunk_delay: float, model_dir: Path | None, client: str
 ) -> dict[str, Any]:
-    """Added time to first byte when the upstream writes its stream at an LLM's pace, for the
-    model's first window (the default) and for the first sentence; 8 clients, no queueing."""
+    """Added time to first byte when the upstream writes its stream at an LLM's pace: held
+    back by the model's first window (the default rule) and by the first sentence, and
+    unheld (the monitor-only default policy, ``stream_hold="auto"``); 8 clients."""
     out: dict[str, Any] = {"chunk_delay_s": chunk_delay, "chunk_chars": 24, "clients": 8}
     with start_server("unguarded", delay_s=delay, chunk_delay_s=chunk_delay) as plain:
-        for rule in ("model", "sentence"):
-            options = {"stream_window_rule": rule}
+        for rule in ("model", "sentence", "unheld"):
+            options = (
+                {"stream_hold": "auto"}
+                if rule == "unheld"
+                else {"stream_window_rule": rule, "stream_hold": "always"}
+            )
             with start_server(
                 "guarded",
                 delay_s=delay,
@@ -285,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = write_result("middleware_overhead", payload)
     paced = payload.get("paced_streams")
     if paced:
-        for rule in ("model", "sentence"):
+        for rule in ("model", "sentence", "unheld"):
             f = paced[rule]
             print(
                 f"paced streams ({paced['chunk_delay_s'] * 1000:.0f} ms per chunk), {rule} rule: "

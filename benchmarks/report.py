@@ -68,12 +68,22 @@ def _latency(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+_KIND_LABELS = {
+    "json": "JSON",
+    "sse": "SSE (monitor-only policy: streams unheld)",
+    "sse_held": "SSE held back (stream_hold=always)",
+}
+
+
 def _overhead(d: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     http = d["http"]
     c = d["concurrency"]
-    for kind in ("json", "sse"):
+    for kind in ("json", "sse", "sse_held"):
+        if kind not in http:
+            continue  # results written before the phase existed
         f = http[kind]
+        label = _KIND_LABELS[kind] if "sse_held" in http else kind.upper()
         done = ""
         if "guarded_log" in f:
             g = f["guarded_log"]
@@ -83,7 +93,7 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
             )
         rows.append(
             (
-                f"Middleware throughput guarded/unguarded, HTTP, {kind.upper()}, c={c}",
+                f"Middleware throughput guarded/unguarded, HTTP, {label}, c={c}",
                 ">= 0.8",
                 f"{f['throughput_ratio']:.2f}{done}",
                 _met(f["met_throughput"]),
@@ -92,30 +102,37 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
         )
         rows.append(
             (
-                f"Added p50 / p99 latency, HTTP, {kind.upper()}, c={c}",
+                f"Added p50 / p99 latency, HTTP, {label}, c={c}",
                 "p50 <= 10 ms",
                 f"{f['added_p50_ms']:.1f} / {f['added_p99_ms']:.1f} ms",
                 _met(f["met_added_p50"]),
                 "middleware_overhead",
             )
         )
-    for kind in ("concurrency_1_json", "concurrency_1_sse"):
+    for kind in ("concurrency_1_json", "concurrency_1_sse", "concurrency_1_sse_held"):
+        if kind not in http:
+            continue
         f = http[kind]
+        base = kind.removeprefix("concurrency_1_")
+        label = _KIND_LABELS[base] if "sse_held" in http else base.upper()
         rows.append(
             (
-                f"Added p50 / p99 latency, HTTP, {kind.split('_')[-1].upper()}, c=1",
+                f"Added p50 / p99 latency, HTTP, {label}, c=1",
                 "p50 <= 10 ms",
                 f"{f['added_p50_ms']:.1f} / {f['added_p99_ms']:.1f} ms",
                 _met(f["met_added_p50"]),
                 "middleware_overhead",
             )
         )
-    for kind in ("sse", "concurrency_1_sse"):
+    for kind in ("sse", "sse_held", "concurrency_1_sse", "concurrency_1_sse_held"):
+        if kind not in http:
+            continue
         f = http[kind]
-        label = f"c={c}" if kind == "sse" else "c=1"
+        level = "c=1" if kind.startswith("concurrency_1_") else f"c={c}"
+        held = " held back" if kind.endswith("held") else (" unheld" if "sse_held" in http else "")
         rows.append(
             (
-                f"Added time to first byte, streams, HTTP, {label} (p50 / p99)",
+                f"Added time to first byte, streams{held}, HTTP, {level} (p50 / p99)",
                 "-",
                 f"{f['added_ttfb_p50_ms']:.1f} / {f['added_ttfb_p99_ms']:.1f} ms",
                 "-",
@@ -124,13 +141,16 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
         )
     paced = d.get("paced_streams")
     if paced:
-        for rule in ("model", "sentence"):
+        for rule in ("model", "sentence", "unheld"):
+            if rule not in paced:
+                continue
             f = paced[rule]
+            how = "not held back" if rule == "unheld" else f"{rule} window rule"
             rows.append(
                 (
                     f"Added time to first byte, streams paced at "
                     f"{paced['chunk_delay_s'] * 1000:.0f} ms per 24-character chunk, "
-                    f"{rule} window rule (p50 / p99)",
+                    f"{how} (p50 / p99)",
                     "-",
                     f"{f['added_ttfb_p50_ms']:.0f} / {f['added_ttfb_p99_ms']:.0f} ms",
                     "-",
