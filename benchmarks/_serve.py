@@ -152,8 +152,13 @@ def start_server(
     options: dict[str, Any] | None = None,
     log_file: Path | None = None,
     timeout_s: float = 120.0,
+    tree: Path | None = None,
 ) -> Iterator[Server]:
-    """Start ``_serve`` in a subprocess, wait for its port, and stop it on exit."""
+    """Start ``_serve`` in a subprocess, wait for its port, and stop it on exit.
+
+    ``tree`` serves another checkout of this repository (its code and bundled model) instead
+    of this one: ``ab_trees`` compares two commits side by side that way.
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -173,8 +178,9 @@ def start_server(
         cmd += ["--policy", policy]
     if log_file is not None:
         cmd += ["--log-file", str(log_file)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    root = tree or ROOT
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + timeout_s
         assert proc.stdout is not None

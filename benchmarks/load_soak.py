@@ -101,6 +101,7 @@ def run_soak(
     model_dir: Path | None = None,
     seed: int = 7,
     stream_share: float = 0.5,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the soak and return its figures and check results (no file written)."""
     labelled = load_labelled()
@@ -111,7 +112,9 @@ def run_soak(
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     log_file = CACHE_DIR / "soak-server.log"
     log_file.write_text("", encoding="utf-8")
-    with start_server("guarded", delay_s=delay, model_dir=model_dir, log_file=log_file) as server:
+    with start_server(
+        "guarded", delay_s=delay, model_dir=model_dir, log_file=log_file, options=options
+    ) as server:
         run = asyncio.run(run_load(server.url, picks, streams, concurrency, rss_every_s=1.0))
     log_lines = [ln for ln in log_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
     guarded_lines = sum('"guarded_response"' in ln for ln in log_lines)
@@ -162,8 +165,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--no-write", action="store_true", help="do not write results JSON")
+    parser.add_argument(
+        "--options",
+        type=json.loads,
+        default=None,
+        help='middleware options as JSON, e.g. {"stream_hold": "always"}',
+    )
     args = parser.parse_args(argv)
-    payload = run_soak(args.requests, args.concurrency, args.delay, model_dir=args.model_dir)
+    payload = run_soak(
+        args.requests, args.concurrency, args.delay, model_dir=args.model_dir, options=args.options
+    )
+    payload["options"] = args.options or {}
     if not args.no_write:
         print(f"-> {write_result('load_soak', payload)}")
     print(

@@ -1,0 +1,153 @@
+"""Two checkouts of guardrail side by side: which one guards the same load more cheaply?
+
+Machine speed here drifts by tens of percent within an hour, so a change is only measured
+against the code before it *in the same run*: one unguarded server and one guarded server
+per tree (each with its own code and bundled model), all running at once, rounds
+interleaved. Per arm: throughput, p50 latency and time to first byte, and the server's CPU
+time per request from ``/proc`` (split into the event loop and the other threads, i.e. the
+inference pool).
+
+    python -m benchmarks.ab_trees --tree /path/to/old/checkout --tree . [--kind json|sse]
+        [--requests 2000] [--rounds 3] [--concurrency 32] [--options '{"stream_hold": "always"}']
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import write_result
+from benchmarks._rawload import run_raw_load
+from benchmarks._serve import Server, start_server
+from benchmarks.middleware_overhead import picks_for, summarize
+
+__all__ = ["main", "thread_cpu"]
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of ``pid``: ``main`` and ``others``."""
+    out = {"main": 0.0, "others": 0.0}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            seconds = (int(fields[11]) + int(fields[12])) / _TICK
+            out["main" if tid == str(pid) else "others"] += seconds
+    return out
+
+
+def _commit(tree: Path) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    dirty = subprocess.run(
+        ["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return done.stdout.strip() + ("+changes" if dirty else "")
+
+
+async def _measure(
+    servers: dict[str, Server], picks: list[int], stream: bool, clients: int, rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    flags = [stream] * len(picks)
+    for server in servers.values():  # warm-up: connections, allocator, ORT kernels
+        await run_raw_load(server.url, picks[:200], flags[:200], clients)
+    res: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    for r in range(rounds):
+        names = list(servers) if r % 2 == 0 else list(reversed(servers))
+        for name in names:
+            pid = servers[name].proc.pid
+            before = thread_cpu(pid)
+            run = await run_raw_load(servers[name].url, picks, flags, clients)
+            after = thread_cpu(pid)
+            figures = summarize(run)
+            figures["cpu_ms_per_request"] = {
+                k: (after[k] - before[k]) * 1000 / len(picks) for k in after
+            }
+            res[name].append(figures)
+    return res
+
+
+def _row(name: str, rounds: list[dict[str, Any]], base_rps: float) -> dict[str, Any]:
+    rps = statistics.median(r["throughput_rps"] for r in rounds)
+    ttfb = [r["ttfb"]["p50_ms"] for r in rounds if r.get("ttfb")]
+    cpu = {
+        k: statistics.median(r["cpu_ms_per_request"][k] for r in rounds) for k in ("main", "others")
+    }
+    return {
+        "arm": name,
+        "throughput_rps": rps,
+        "ratio_to_unguarded": rps / base_rps,
+        "p50_ms": statistics.median(r["latency"]["p50_ms"] for r in rounds),
+        "ttfb_p50_ms": statistics.median(ttfb) if ttfb else None,
+        "cpu_ms_per_request": {**cpu, "total": cpu["main"] + cpu["others"]},
+        "failed": sum(r["failed"] for r in rounds),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="guarded servers of two checkouts side by side")
+    parser.add_argument("--tree", type=Path, action="append", required=True)
+    parser.add_argument("--kind", choices=["json", "sse"], default="json")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--options", type=json.loads, default=None)
+    args = parser.parse_args(argv)
+    trees = [t.resolve() for t in args.tree]
+    picks = picks_for(args.requests)
+    with contextlib.ExitStack() as stack:
+        servers = {"unguarded": stack.enter_context(start_server("unguarded", tree=trees[0]))}
+        for i, tree in enumerate(trees):
+            servers[f"{i}:{_commit(tree)}"] = stack.enter_context(
+                start_server("guarded", delay_s=args.delay, options=args.options, tree=tree)
+            )
+        res = asyncio.run(
+            _measure(servers, picks, args.kind == "sse", args.concurrency, args.rounds)
+        )
+    base = statistics.median(r["throughput_rps"] for r in res["unguarded"])
+    rows = [_row(name, rounds, base) for name, rounds in res.items()]
+    payload = {
+        "kind": args.kind,
+        "requests_per_round": args.requests,
+        "rounds": args.rounds,
+        "concurrency": args.concurrency,
+        "options": args.options or {},
+        "trees": [str(t) for t in trees],
+        "arms": rows,
+        "raw_rounds": res,
+    }
+    print(f"-> {write_result(f'ab_trees_{args.kind}', payload)}")
+    for row in rows:
+        ttfb = f"{row['ttfb_p50_ms']:.1f}" if row["ttfb_p50_ms"] is not None else "-"
+        cpu = row["cpu_ms_per_request"]
+        print(
+            f"{args.kind} {row['arm']:>24}: {row['throughput_rps']:7.1f} rps "
+            f"ratio {row['ratio_to_unguarded']:.3f}  p50 {row['p50_ms']:6.1f} ms  ttfb p50 {ttfb}  "
+            f"cpu/req {cpu['total']:.2f} ms (event loop {cpu['main']:.2f}, other threads "
+            f"{cpu['others']:.2f})  failed {row['failed']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
