@@ -74,7 +74,7 @@ async def _measure(
     for r in range(rounds):
         names = list(servers) if r % 2 == 0 else list(reversed(servers))
         for name in names:
-            pid = servers[name].proc.pid
+            pid = servers[name].process.pid
             before = thread_cpu(pid)
             run = await run_raw_load(servers[name].url, picks, flags, clients)
             after = thread_cpu(pid)
