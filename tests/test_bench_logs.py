@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from benchmarks.middleware_overhead import log_summary
@@ -23,3 +24,31 @@ def test_skipped_classifications_are_counted_from_the_given_line_on(tmp_path: Pa
     assert got["skipped"] == {"timeout": 1}
     assert got["classifier_ms"]["p50_ms"] == 4.0
     assert abs(got["classifier_ms"]["max_ms"] - 1001.0) < 1e-6
+
+
+def test_ab_trees_reads_cpu_time_per_thread_of_a_process() -> None:
+    """thread_cpu splits a process's CPU seconds into its main thread and the others."""
+    import threading
+    import time
+
+    from benchmarks.ab_trees import thread_cpu
+
+    spun, done = threading.Event(), threading.Event()
+
+    def spin() -> None:
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+        spun.set()
+        done.wait(5)  # stay alive: an ended thread leaves /proc/<pid>/task
+
+    before = thread_cpu(os.getpid())
+    worker = threading.Thread(target=spin)
+    worker.start()
+    assert spun.wait(10)
+    after = thread_cpu(os.getpid())
+    done.set()
+    worker.join()
+    assert set(after) == {"main", "others"}
+    assert after["others"] - before["others"] >= 0.2
+    assert after["main"] >= before["main"]
