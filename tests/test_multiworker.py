@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -58,21 +59,27 @@ def _assert_every_scrape_is_total(base: str, scrapes: int = 12) -> set[str]:
     """Each scrape, whichever worker answers, reports exactly the traffic sent."""
     pids: set[str] = set()
     attempts = 0
-    while attempts < scrapes or (len(pids) < 2 and attempts < 60):
-        attempts += 1
-        response = _fresh_get(f"{base}/metrics")
-        assert response.status_code == 200
-        pids.add(response.headers["x-worker-pid"])
-        text = response.text
-        assert total(text, "guardrail_responses_total") == N_COMPLIANT + N_REFUSED, text
-        assert total(text, "guardrail_responses_total", verdict="full_refusal") == N_REFUSED
-        assert (
-            total(text, "guardrail_refusals_total", kind="cannot", category="skill_level")
-            == N_REFUSED
-        )
-        assert total(text, "guardrail_overhead_seconds_count") == N_COMPLIANT + N_REFUSED
+    # Scrapes go in concurrent pairs: one at a time, the kernel tends to wake the same idle
+    # worker for every new connection (60 sequential scrapes once all hit one worker).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        while attempts < scrapes or (len(pids) < 2 and attempts < 60):
+            attempts += 2
+            for response in pool.map(_fresh_get, [f"{base}/metrics"] * 2):
+                _check_scrape(response, pids)
     assert len(pids) >= 2, f"all {attempts} scrapes landed on one worker: {pids}"
     return pids
+
+
+def _check_scrape(response: httpx.Response, pids: set[str]) -> None:
+    assert response.status_code == 200
+    pids.add(response.headers["x-worker-pid"])
+    text = response.text
+    assert total(text, "guardrail_responses_total") == N_COMPLIANT + N_REFUSED, text
+    assert total(text, "guardrail_responses_total", verdict="full_refusal") == N_REFUSED
+    assert (
+        total(text, "guardrail_refusals_total", kind="cannot", category="skill_level") == N_REFUSED
+    )
+    assert total(text, "guardrail_overhead_seconds_count") == N_COMPLIANT + N_REFUSED
 
 
 def test_gunicorn_uvicorn_workers_report_totals(tmp_path: Path) -> None:
