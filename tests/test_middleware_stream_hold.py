@@ -174,3 +174,31 @@ def test_stream_hold_must_be_auto_or_always() -> None:
     """A misspelt stream_hold fails at construction with the allowed values."""
     with pytest.raises(ConfigError, match="stream_hold must be one of 'auto', 'always'"):
         guard(fixed(200, SSE, []), stream_hold="never")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["anthropic", "responses"])
+async def test_unheld_streams_of_the_other_apis_are_read_whole_after_the_last_byte(
+    api: str,
+) -> None:
+    """Anthropic and Responses streams pass unheld and byte for byte, classified at the end."""
+    from test_middleware_adapters import anthropic_sse, responses_sse
+
+    if api == "anthropic":
+        chunks, path = anthropic_sse(REFUSAL), "/v1/messages"
+        request: dict[str, Any] = {
+            "model": "claude-test",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+    else:
+        chunks, path = responses_sse(REFUSAL), "/v1/responses"
+        request = {"model": "gpt-test", "input": "hi"}
+    app, recorder, classifier = guard(fixed(200, SSE, chunks), policy=MONITOR)
+    got = await drive(app, {**request, "stream": True}, path=path)
+    assert got.body == b"".join(chunks)
+    assert "x-guardrail-verdict" not in got.headers
+    assert classifier.batches == [[REFUSAL]]
+    outcome = recorder.outcomes[0]
+    assert outcome.stream is True and outcome.action == "pass"
+    assert outcome.classification is not None and outcome.classification.is_refusal
