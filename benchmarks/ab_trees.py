@@ -9,6 +9,9 @@ inference pool).
 
     python -m benchmarks.ab_trees --tree /path/to/old/checkout --tree . [--kind json|sse]
         [--requests 2000] [--rounds 3] [--concurrency 32] [--options '{"stream_hold": "always"}']
+
+``--options`` given once applies to every guarded server; given once per ``--tree``, each
+tree gets its own (the same tree twice with two settings compares the settings).
 """
 
 from __future__ import annotations
@@ -111,15 +114,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--delay", type=float, default=0.05)
-    parser.add_argument("--options", type=json.loads, default=None)
+    parser.add_argument("--options", type=json.loads, action="append", default=None)
     args = parser.parse_args(argv)
     trees = [t.resolve() for t in args.tree]
+    given = args.options or [{}]
+    if len(given) not in (1, len(trees)):
+        parser.error(f"--options: give it once or once per --tree ({len(trees)}), not {len(given)}")
+    options = given * len(trees) if len(given) == 1 else given
     picks = picks_for(args.requests)
     with contextlib.ExitStack() as stack:
         servers = {"unguarded": stack.enter_context(start_server("unguarded", tree=trees[0]))}
-        for i, tree in enumerate(trees):
-            servers[f"{i}:{_commit(tree)}"] = stack.enter_context(
-                start_server("guarded", delay_s=args.delay, options=args.options, tree=tree)
+        for i, (tree, opts) in enumerate(zip(trees, options, strict=True)):
+            label = f"{i}:{_commit(tree)}" + (f" {json.dumps(opts)}" if opts else "")
+            servers[label] = stack.enter_context(
+                start_server("guarded", delay_s=args.delay, options=opts, tree=tree)
             )
         res = asyncio.run(
             _measure(servers, picks, args.kind == "sse", args.concurrency, args.rounds)
@@ -131,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "requests_per_round": args.requests,
         "rounds": args.rounds,
         "concurrency": args.concurrency,
-        "options": args.options or {},
+        "options": options,
         "trees": [str(t) for t in trees],
         "arms": rows,
         "raw_rounds": res,
@@ -141,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ttfb = f"{row['ttfb_p50_ms']:.1f}" if row["ttfb_p50_ms"] is not None else "-"
         cpu = row["cpu_ms_per_request"]
         print(
-            f"{args.kind} {row['arm']:>24}: {row['throughput_rps']:7.1f} rps "
+            f"{args.kind} {row['arm']:>30}: {row['throughput_rps']:7.1f} rps "
             f"ratio {row['ratio_to_unguarded']:.3f}  p50 {row['p50_ms']:6.1f} ms  ttfb p50 {ttfb}  "
             f"cpu/req {cpu['total']:.2f} ms (event loop {cpu['main']:.2f}, other threads "
             f"{cpu['others']:.2f})  failed {row['failed']}"
