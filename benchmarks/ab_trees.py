@@ -115,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--options", type=json.loads, action="append", default=None)
+    parser.add_argument(
+        "--name",
+        default="",
+        help="suffix of the result file: results/ab_trees_<kind>[_<name>].json",
+    )
     args = parser.parse_args(argv)
     trees = [t.resolve() for t in args.tree]
     given = args.options or [{}]
@@ -144,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "arms": rows,
         "raw_rounds": res,
     }
-    print(f"-> {write_result(f'ab_trees_{args.kind}', payload)}")
+    name = f"ab_trees_{args.kind}" + (f"_{args.name}" if args.name else "")
+    print(f"-> {write_result(name, payload)}")
     for row in rows:
         ttfb = f"{row['ttfb_p50_ms']:.1f}" if row["ttfb_p50_ms"] is not None else "-"
         cpu = row["cpu_ms_per_request"]

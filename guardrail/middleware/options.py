@@ -43,7 +43,8 @@ def default_concurrency() -> int:
 
     More inference threads than cores only compete with the event loop for the same cores:
     on 2 cores, 2 threads served 476-483 guarded JSON responses/s at 32 clients where 4 served
-    435-444 (benchmarks/RESULTS.md).
+    435-444 (benchmarks/RESULTS.md); fewer leave a core idle: 1 thread served 327 where 2
+    served 413 in the same run (``benchmarks/results/ab_trees_json_max_concurrency.json``).
     """
     try:
         cpus = len(os.sched_getaffinity(0))
