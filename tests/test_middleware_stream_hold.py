@@ -202,3 +202,29 @@ async def test_unheld_streams_of_the_other_apis_are_read_whole_after_the_last_by
     outcome = recorder.outcomes[0]
     assert outcome.stream is True and outcome.action == "pass"
     assert outcome.classification is not None and outcome.classification.is_refusal
+
+
+class _CountingScope(_LyingPolicy):
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def may_act(self, ctx: RequestContext) -> bool:
+        self.asked += 1
+        return True
+
+    def decide(self, ctx: RequestContext, c: Classification, *, attempt: int) -> Decision:
+        return Decision()
+
+
+@pytest.mark.anyio
+async def test_may_act_is_asked_once_per_streamed_request_and_never_for_json() -> None:
+    """The question is only put when a stream starts (its regexes cost nothing for JSON)."""
+    from test_middleware_doubles import JSON, chat_json
+
+    policy = _CountingScope()
+    app, _, _ = guard(fixed(200, JSON, [chat_json(ANSWER)]), policy=policy)
+    await drive(app, CHAT)
+    assert policy.asked == 0
+    app, _, _ = guard(fixed(200, SSE, chat_sse(ANSWER)), policy=policy)
+    got = await drive(app, STREAM)
+    assert policy.asked == 1 and got.headers["x-guardrail-verdict"] == "compliance"

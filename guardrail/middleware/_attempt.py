@@ -146,7 +146,7 @@ class Attempt:
             else:
                 self.collector, self.parser, self.mode = collector, SseParser(), Mode.HOLD
                 self.was_stream = True
-                if not self.exchange.hold_streams:
+                if not self.exchange.holds_streams():
                     await self.exchange.release_unheld(self)
         elif adapter.accepts(media):
             self.mode = Mode.BUFFER

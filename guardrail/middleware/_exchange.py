@@ -93,8 +93,9 @@ class Exchange(Responder):
         # The texts the stream's hold-back window was judged on: when the stream ended inside
         # the window they are the whole answer, and classifying them again would only cost CPU.
         self.window_texts: tuple[str, ...] | None = None
-        # Whether a stream is held back to be judged before release (see _holds_streams).
-        self.hold_streams = True
+        # Whether a stream is held back to be judged before release: asked of the policy
+        # when the first stream of the exchange starts (JSON answers never need it).
+        self._hold_streams: bool | None = None
         self.passive = False  # a stream released unheld: decided after its last byte
 
     # -- the request ---------------------------------------------------------------
@@ -135,7 +136,6 @@ class Exchange(Responder):
             return
         self.info = info
         self.ctx = build_context(self.scope, self.route, info, headers)
-        self.hold_streams = self._holds_streams()
         body, scope, number = buffered.body, self.scope, 1
         while True:
             attempt = Attempt(self, number)
@@ -157,8 +157,13 @@ class Exchange(Responder):
             body, number = attempt.retry_body, number + 1
             scope = scope_with_body_length(self.scope, len(body))
 
-    def _holds_streams(self) -> bool:
+    def holds_streams(self) -> bool:
         """Hold streams unless the options allow it and the policy says it cannot act."""
+        if self._hold_streams is None:
+            self._hold_streams = self._ask_may_act()
+        return self._hold_streams
+
+    def _ask_may_act(self) -> bool:
         assert self.policy is not None and self.ctx is not None
         if self.options.stream_hold == "always" or not isinstance(self.policy, ActingScope):
             return True
