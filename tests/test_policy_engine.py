@@ -411,3 +411,48 @@ def test_the_bundled_policies_act_as_documented_on_streams() -> None:
     assert clinical.may_act(_ctx(question)) is False
     assert clinical.may_act(_ctx(question, scopes=frozenset({"clinician"}))) is True
     assert clinical.may_act(_ctx("Write a poem", scopes=frozenset({"clinician"}))) is False
+
+
+def test_when_may_act_says_no_every_classification_passes_unchanged() -> None:
+    """Soundness: for any classification, a request may_act rules out gets a plain pass."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from guardrail._resources import bundled_policy
+    from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
+
+    policies = [
+        _policy(),
+        parse_policy(_NARROW),
+        parse_policy(bundled_policy("clinical.yaml").read_text(encoding="utf-8"), environ={}),
+        parse_policy(bundled_policy("default.yaml").read_text(encoding="utf-8")),
+    ]
+    contexts = st.builds(
+        _ctx,
+        st.sampled_from(["", "what dose?", "sarin dose", "Max dose of insulin in mg?", "hi"]),
+        model=st.sampled_from([None, "gpt-x", "other"]),
+        route=st.sampled_from(["/v1/chat/completions", "/v1/messages"]),
+        metadata=st.sampled_from([{}, {"team": "er"}]),
+        headers=st.sampled_from(
+            [{}, {"x-gw-scopes": "clinician"}, {"x-tenant": "evil-corp"}, {"x-gw-user": "u"}]
+        ),
+        scopes=st.sampled_from([frozenset(), frozenset({"clinician"})]),
+    )
+    classifications = st.builds(
+        Classification,
+        st.sampled_from(VERDICTS),
+        st.floats(0, 1),
+        st.sampled_from(("none", *REFUSAL_KINDS)),
+        st.sampled_from(("none", *CATEGORIES)),
+        st.floats(0, 1),
+    )
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.sampled_from(range(len(policies))), contexts, classifications)
+    def check(which: int, ctx: RequestContext, c: Classification) -> None:
+        policy = policies[which].fresh()
+        if not policy.may_act(ctx):
+            decision = policy.decide(ctx, c, attempt=1)
+            assert decision.action == "pass" and not decision.shadow, (ctx, c, decision)
+
+    check()
