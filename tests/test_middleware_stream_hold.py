@@ -228,3 +228,23 @@ async def test_may_act_is_asked_once_per_streamed_request_and_never_for_json() -
     app, _, _ = guard(fixed(200, SSE, chat_sse(ANSWER)), policy=policy)
     got = await drive(app, STREAM)
     assert policy.asked == 1 and got.headers["x-guardrail-verdict"] == "compliance"
+
+
+@pytest.mark.anyio
+async def test_an_unheld_stream_that_cannot_be_read_is_counted_as_skipped() -> None:
+    """Not JSON events -> 'unsupported', past max_response_bytes -> 'too_large'; bytes intact."""
+    chunks = [b"data: {not json}\n\n", b"data: more\n\n"]
+    app, recorder, classifier = guard(fixed(200, SSE, chunks), policy=MONITOR)
+    got = await drive(app, STREAM)
+    assert got.body == b"".join(chunks)
+    assert recorder.outcomes[0].skipped == "unsupported"
+    assert recorder.outcomes[0].classification is None
+
+    long = chat_sse(ANSWER + " And more. " * 400, pieces=40)
+    app, recorder, classifier = guard(
+        fixed(200, SSE, long), policy=MONITOR, max_response_bytes=2048
+    )
+    got = await drive(app, STREAM)
+    assert got.body == b"".join(long)
+    assert recorder.outcomes[0].skipped == "too_large"
+    assert recorder.outcomes[0].classification is None and classifier.batches == []

@@ -18,6 +18,7 @@ from starlette.types import Message
 from guardrail.middleware._headers import content_encoding, content_type
 from guardrail.middleware._sse import SseParser, window_complete
 from guardrail.middleware.adapters import StreamCollector
+from guardrail.outcome import SkipReason
 
 if TYPE_CHECKING:
     from guardrail.middleware._exchange import Exchange
@@ -218,6 +219,17 @@ class Attempt:
             # A collector bug must not cost the client its answer: stop reading the stream.
             _log.exception("guardrail stream collector failed; the stream passes unread")
             self.broken = True
+
+    def unreadable(self) -> SkipReason | None:
+        """Why a stream forwarded unheld cannot be classified now that it ended (None: it can)."""
+        if self.overflowed:
+            return "too_large"
+        parser, collector = self.parser, self.collector
+        if self.broken or parser is None or collector is None:
+            return "unsupported"
+        if parser.invalid or collector.unsupported:
+            return "unsupported"
+        return None
 
     def texts(self) -> tuple[str, ...]:
         """The stream's text so far, one entry per choice (empty once reading failed)."""

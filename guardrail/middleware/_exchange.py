@@ -368,7 +368,16 @@ class Exchange(Responder):
 
     async def _classify_released_stream(self) -> None:
         attempt = self.final
-        if attempt is None or attempt.collector is None or not attempt.body_complete:
+        if attempt is None or not attempt.body_complete:
+            return
+        if self.passive:
+            # Nothing judged this stream yet: if it cannot be read, say why (held streams
+            # were checked while held and keep their window's verdict).
+            reason = attempt.unreadable()
+            if reason is not None:
+                self.skipped = reason
+                return
+        if attempt.collector is None:
             return
         texts = attempt.texts()
         if not texts or (texts == self.window_texts and self.classification is not None):
