@@ -227,9 +227,7 @@ class Attempt:
         parser, collector = self.parser, self.collector
         if self.broken or parser is None or collector is None:
             return "unsupported"
-        if parser.invalid or collector.unsupported:
-            return "unsupported"
-        return None
+        return "unsupported" if parser.invalid or collector.unsupported else None
 
     def texts(self) -> tuple[str, ...]:
         """The stream's text so far, one entry per choice (empty once reading failed)."""

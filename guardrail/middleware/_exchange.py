@@ -96,7 +96,6 @@ class Exchange(Responder):
         # Whether a stream is held back to be judged before release: asked of the policy
         # when the first stream of the exchange starts (JSON answers never need it).
         self._hold_streams: bool | None = None
-        self.passive = False  # a stream released unheld: decided after its last byte
 
     # -- the request ---------------------------------------------------------------
 
@@ -156,6 +155,11 @@ class Exchange(Responder):
                 self.fallback = attempt
             body, number = attempt.retry_body, number + 1
             scope = scope_with_body_length(self.scope, len(body))
+
+    @property
+    def passive(self) -> bool:
+        """A stream went out unheld: it is classified and decided after its last byte."""
+        return self._hold_streams is False
 
     def holds_streams(self) -> bool:
         """Hold streams unless the options allow it and the policy says it cannot act."""
@@ -246,7 +250,6 @@ class Exchange(Responder):
 
     async def release_unheld(self, attempt: Attempt) -> None:
         """A stream the policy cannot act on: out at once, classified after its last byte."""
-        self.passive = True
         self._unclassified(attempt, None)
         await self._forward_held(attempt)
 

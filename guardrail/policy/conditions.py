@@ -67,13 +67,7 @@ class Conditions:
             return False
         if self.min_category_score is not None and c.category_score < self.min_category_score:
             return False
-        if not self._request_matches(ctx):
-            return False
-        if self.needs_context and not self._context_matches(verified()):
-            return False
-        if self.user_message is not None and not self.user_message.search(ctx.last_user_message):
-            return False
-        return self.system_prompt is None or self.system_prompt.search(ctx.system_prompt)
+        return self.could_match(ctx, verified)
 
     def could_match(self, ctx: RequestContext, verified: Callable[[], VerifiedContext]) -> bool:
         """Whether some classification of a response to ``ctx`` would satisfy this block:

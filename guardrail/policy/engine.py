@@ -99,6 +99,11 @@ class Policy:
         """
         if self._spec.fail_closed or _changes(self._spec.default):
             return True
+        verified = self._verifier(ctx)
+        return any(_changes(r.then) and r.when.could_match(ctx, verified) for r in self._spec.rules)
+
+    def _verifier(self, ctx: RequestContext) -> Callable[[], VerifiedContext]:
+        """``ctx``'s verified context, resolved at most once and only if a rule needs it."""
         cache: list[VerifiedContext] = []
 
         def verified() -> VerifiedContext:
@@ -106,7 +111,7 @@ class Policy:
                 cache.append(self.verify_context(ctx))
             return cache[0]
 
-        return any(_changes(r.then) and r.when.could_match(ctx, verified) for r in self._spec.rules)
+        return verified
 
     def decide(
         self, ctx: RequestContext, classification: Classification, *, attempt: int
@@ -116,14 +121,7 @@ class Policy:
         for floor in self._spec.hard_floors:
             if floor.when.matches(ctx, classification):
                 return Decision(action="pass", rule_id=f"floor:{floor.id}", hard_floor=True)
-        cache: list[VerifiedContext] = []
-
-        def verified() -> VerifiedContext:
-            # Resolved at most once per decision, and only when a rule needs it.
-            if not cache:
-                cache.append(self.verify_context(ctx))
-            return cache[0]
-
+        verified = self._verifier(ctx)
         for rule in self._spec.rules:
             if rule.when.matches(ctx, classification, verified):
                 return self._apply(rule.then, rule.id, ctx, verified, attempt)
