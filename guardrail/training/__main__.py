@@ -1,8 +1,11 @@
-"""``python -m guardrail.training {stats,dev-jsonl,train,export,evaluate,tidy,all}``.
+"""``python -m guardrail.training {stats,dev-jsonl,train,export,early-exit,evaluate,tidy,all}``.
 
-``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), evaluate on the dev
-split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS into ``--out``.
-``tidy`` rewrites an artifact exported before the graph tidy (``graph_tidy.py``) in place.
+``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), early-exit (fit the
+exit head after the first layer and build it into the int8 graph, ``early_exit.py``),
+evaluate on the dev split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS
+into ``--out``. ``tidy`` rewrites an artifact exported before the graph tidy
+(``graph_tidy.py``) in place; ``early-exit`` alone adds the exit to an existing artifact and
+rewrites the card's early-exit section.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m guardrail.training")
     p.add_argument(
-        "stage", choices=["stats", "dev-jsonl", "train", "export", "evaluate", "tidy", "all"]
+        "stage",
+        choices=["stats", "dev-jsonl", "train", "export", "early-exit", "evaluate", "tidy", "all"],
     )
     p.add_argument(
         "--data-dir", default=None, help="default: $GUARDRAIL_DATA_DIR or ../shared/data"
@@ -105,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         from guardrail.training.export import export_artifact
 
         export_artifact(ckpt, spec, out, run_dir, val=data.val if args.calibrate else None)
+    if args.stage in ("early-exit", "all"):
+        from guardrail.training.card import refresh_exit_section
+        from guardrail.training.early_exit import add_early_exit
+
+        report = add_early_exit(out, run_dir, data.train, data.val, data.dev, spec)
+        if args.stage == "early-exit":
+            refresh_exit_section(out, report)
+        print(json.dumps({k: report[k] for k in ("val", "dev", "dev_runtime")}, indent=1))
     if args.stage in ("evaluate", "all"):
         from guardrail.training.card import write_card
         from guardrail.training.evaluate import evaluate_artifact

@@ -11,7 +11,13 @@ from pathlib import Path
 # the runtime's file name, imported from there so the card needs no torch (export.py does)
 from guardrail.model._files import MODEL_FILE as INT8_NAME
 
-__all__ = ["refresh_file_line", "write_card", "write_sha256sums"]
+__all__ = [
+    "exit_section",
+    "refresh_exit_section",
+    "refresh_file_line",
+    "write_card",
+    "write_sha256sums",
+]
 
 _SOURCES = """\
 | data | source (repo @ commit) | use here | license |
@@ -69,6 +75,69 @@ def refresh_file_line(out: Path) -> None:
     write_sha256sums(out)
 
 
+def exit_section(report: dict) -> str:
+    """The card's "Early exit" section, from ``exit_report.json`` (early_exit.py)."""
+    rule, cv = report["rule"], report["train_windows_cross_fitted"]
+    lines = [
+        "## Early exit",
+        "",
+        "After the first transformer layer a small head (mean-pooled layer output, 384 -> "
+        f"{report['width']} -> GELU -> 21 logits) decides whether the second layer is needed: "
+        "a window whose exit-head refusal score is below "
+        f"{rule['compliance_below']}, or whose P(full refusal) is at least "
+        f"{rule['full_refusal_from']} with a top category of at least {rule['category_from']}, "
+        "takes the head's logits as the model's outputs; any other window runs the second "
+        "layer exactly as before (bit-identical outputs, checked on "
+        f"{report['graph_check']['random_runs']} random padded batches). The head was fitted to "
+        "the full model's own outputs on the training windows, so it is meant to agree with "
+        "the full model, not to second-guess it (`guardrail/training/early_exit.py`, "
+        "`exit_graph.py`). The thresholds are the loosest on a small grid whose exits, "
+        "cross-fitted (5 folds) on the training windows, kept verdict and category "
+        "disagreements with the full model at or below 0.1 %: here "
+        f"{cv['verdict_disagreements']} verdict and {cv['category_disagreements']} category "
+        f"disagreements in {cv['exits']} exits of {cv['windows']} windows "
+        f"({cv['exit_rate']:.0%} exit).",
+        "",
+        "| split | texts | window runs | exits | verdicts changed | category/kind changed | "
+        "binary F1 / macro-F1 without exit | with exit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("val", "dev"):
+        r = report[name]
+        lines.append(
+            f"| {name} | {r['texts']} | {r['window_runs']} | {r['exits']} ({r['exit_rate']:.0%}) "
+            f"| {r['verdict_changes']} | {r['category_or_kind_changes']} | "
+            f"{r['without_exit']['binary_f1']:.3f} / {r['without_exit']['macro_f1']:.3f} | "
+            f"{r['with_exit']['binary_f1']:.3f} / {r['with_exit']['macro_f1']:.3f} |"
+        )
+    runtime = report.get("dev_runtime")
+    if runtime:
+        lines += [
+            "",
+            "Through the written graph with the runtime's `RefusalClassifier`, dev gives binary F1 "
+            f"{runtime['binary_f1']:.3f} / macro-F1 {runtime['macro_f1']:.3f}; its verdicts "
+            f"differ from the simulation above on {runtime['differs_from_simulation']} texts.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def refresh_exit_section(out: Path, report: dict) -> None:
+    """Put the early-exit section into an existing card (before "## Training data"), refresh
+    the file line and SHA256SUMS."""
+    card = out / "MODEL_CARD.md"
+    text = card.read_text(encoding="utf-8")
+    section = exit_section(report) + "\n"
+    if "## Early exit\n" in text:
+        start = text.index("## Early exit\n")
+        end = text.index("\n## ", start) + 1
+        text = text[:start] + section + text[end:]
+    else:
+        at = text.index("## Training data\n")
+        text = text[:at] + section + text[at:]
+    card.write_text(text, encoding="utf-8")
+    refresh_file_line(out)
+
+
 def write_card(
     out: Path, report: dict, counts: dict[str, Counter[str]], run_dir: Path | None = None
 ) -> None:
@@ -90,6 +159,10 @@ def write_card(
         for m, v in report["int8_by_model"].items()
     )
     conf = report["int8"]["confusion"]
+    exit_text = exit_line = ""
+    if run_dir is not None and (run_dir / "exit_report.json").exists():
+        exit_text = exit_section(json.loads((run_dir / "exit_report.json").read_text())) + "\n"
+        exit_line = "; an early exit after the first layer (see Early exit)"
     text = f"""# Refusal classifier (guardrail) — model card
 
 Classifies one assistant response as `compliance`, `partial_refusal` or `full_refusal`, and a
@@ -101,7 +174,7 @@ refusal's kind (`should_not`/`cannot`) and category (16 ids of CONTRACT.md).
   `kind_logits` [2], `category_logits` [16]); ONNX opset 17; int8 dynamic per-channel
   quantization; the export's shape arithmetic (position and token-type ids, mask broadcast,
   head reshapes) replaced by constants after quantizing (`guardrail/training/graph_tidy.py`:
-  identical outputs, ~180 fewer nodes).
+  identical outputs, ~180 fewer nodes){exit_line}.
 - Input windows (`config.json` → `windowing`, mode `{w["mode"]}`): a response of up to
   {w["max_window_tokens"]} tokens (special tokens included) is read whole; a longer one as a
   head window (first {w["head_tokens"]}) and a tail window (last {w["tail_tokens"]}), each run
@@ -163,7 +236,7 @@ responses: CPU time of the calling thread median {lat["cpu_median_ms"]:.2f} ms, 
 ms (the 2-core machine was shared with other jobs, which inflates wall time; the benchmarks
 re-measure latency against distilroberta-base).
 
-## Training data
+{exit_text}## Training data
 
 {_SOURCES}
 Rows per set (after filtering; each human train row is repeated `--human-repeat` times per epoch):

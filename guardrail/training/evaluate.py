@@ -26,7 +26,12 @@ __all__ = ["OnnxRunner", "evaluate_artifact", "string_baselines"]
 
 
 class OnnxRunner:
-    """Run an exported graph on texts exactly as the runtime does (one window per text)."""
+    """Run an exported graph on texts exactly as the runtime does.
+
+    Each window runs alone (``RefusalClassifier`` does: dynamic int8 quantization scales
+    activations per run, and the early exit is taken per run), and the tail window only
+    behind a compliant head (a refusing head decides).
+    """
 
     def __init__(self, model: Path, tokenizer: Path, spec: WindowSpec, threads: int = 1) -> None:
         # the runtime's own session builder, so these figures are the shipped numerics
@@ -34,39 +39,25 @@ class OnnxRunner:
         self.tok = load_tokenizer(str(tokenizer))
         self.spec = spec
 
-    def _run(self, wins: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        width = max(len(w) for w in wins)
-        ids = np.zeros((len(wins), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for i, w in enumerate(wins):
-            ids[i, : len(w)] = w
-            mask[i, : len(w)] = 1
-        v, _, c = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+    def _run(self, window: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.array([window], dtype=np.int64)
+        v, _, c = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         return v, c
 
     def classify_one(self, text: str) -> tuple[str, str, float]:
-        """One text, one session run (its one or two windows batched), as the runtime does."""
+        """(verdict, category, refusal_score) of one text, window by window."""
         head, tail = windows(self.tok, text, self.spec)
-        v, c = self._run([head] if tail is None else [head, tail])
-        return decode(v, c, 0, None if tail is None else 1, self.spec)
+        v, c = self._run(head)
+        if tail is not None and decode(v, c, 0, None, self.spec)[0] == "compliance":
+            tv, tc = self._run(tail)
+            v, c = np.concatenate((v, tv)), np.concatenate((c, tc))
+            return decode(v, c, 0, 1, self.spec)
+        return decode(v, c, 0, None, self.spec)
 
-    def classify(self, texts: list[str], batch: int = 32) -> tuple[list[str], list[str]]:
-        """Verdicts and categories for many texts, batched."""
-        verdicts: list[str] = []
-        cats: list[str] = []
-        for i in range(0, len(texts), batch):
-            flat: list[list[int]] = []
-            rows: list[tuple[int, int | None]] = []
-            for text in texts[i : i + batch]:
-                head, tail = windows(self.tok, text, self.spec)
-                rows.append((len(flat), None if tail is None else len(flat) + 1))
-                flat += [head] if tail is None else [head, tail]
-            v, c = self._run(flat)
-            for h, t in rows:
-                verdict, category, _ = decode(v, c, h, t, self.spec)
-                verdicts.append(verdict)
-                cats.append(category)
-        return verdicts, cats
+    def classify(self, texts: list[str]) -> tuple[list[str], list[str]]:
+        """Verdicts and categories for many texts."""
+        decoded = [self.classify_one(t) for t in texts]
+        return [v for v, _, _ in decoded], [c for _, c, _ in decoded]
 
 
 def string_baselines(texts: list[str], root: Path) -> dict[str, list[str]]:
@@ -152,8 +143,6 @@ def evaluate_artifact(out: Path, run_dir: Path, dev: list[Example], spec: Window
     preds: dict[str, list[str]] = {}
     for name, path in (("fp32", run_dir / FP32_NAME), ("int8", out / INT8_NAME)):
         runner = OnnxRunner(path, out / "tokenizer.json", spec)
-        # one session run per response, as RefusalClassifier.classify() does: dynamic int8
-        # quantization scales activations per batch, so batch composition moves scores a little
         decoded = [runner.classify_one(t) for t in texts]
         preds[name] = [v for v, _, _ in decoded]
         cats = [c for _, c, _ in decoded]

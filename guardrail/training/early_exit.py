@@ -1,0 +1,301 @@
+"""Fit the early-exit head to the shipped model's own outputs and build it into the graph.
+
+``python -m guardrail.training early-exit --out DIR`` (the last step of ``all``):
+
+1. every training window (the windows the model was trained on, each distinct example once)
+   runs alone through the artifact's int8 graph with the first layer's pooled output exposed
+   (``exit_graph.feature_model``): features, and the full model's 21 probabilities as targets;
+2. the head (``ExitHead``: 384 -> 64 -> 21) is fitted to those targets with soft
+   cross-entropy per output (weights 1 / 0.3 / 0.5, as training weighs the three heads);
+3. five-fold cross-fitting on the same windows measures, out of sample, how often an exit
+   would disagree with the full model, for each ``ExitRule`` of a small grid; the rule used
+   is the one with the most exits whose verdict and category disagreements both stay at or
+   below ``MAX_DISAGREEMENT`` (0.1 %) of its exits (dev plays no part in the choice);
+4. val and dev texts are classified as the runtime does, with and without the exit, from
+   the same features (what the graph would do), then the graph is built, checked
+   (``check_exit``) and written over the artifact's int8 file, and dev is classified again
+   through the written graph with the runtime's own ``RefusalClassifier``;
+5. ``exit_report.json`` (run dir) holds every figure; the model card's early-exit section
+   and SHA256SUMS are rewritten.
+
+Needs torch (the ``[train]`` extra) only for fitting; seeds are fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from guardrail.evaluation.metrics import score
+from guardrail.model._decode import combine, softmax
+from guardrail.model._files import MODEL_FILE
+from guardrail.model._session import make_session
+from guardrail.training.card import write_sha256sums
+from guardrail.training.exit_graph import (
+    EXIT_FEATURES,
+    ExitHead,
+    ExitRule,
+    exit_file,
+    feature_model,
+    has_exit,
+)
+from guardrail.training.sources import Example
+from guardrail.training.train import training_windows
+from guardrail.training.windowing import WindowSpec, load_tokenizer, windows
+
+__all__ = ["WIDTH", "add_early_exit", "fit_head"]
+
+WIDTH = 64
+EPOCHS = 300
+SEED = 0
+_WEIGHTS = ((0, 3, 1.0), (3, 5, 0.3), (5, 21, 0.5))
+
+
+class _Features:
+    """Runs windows through the graph with the first layer's pooled output exposed."""
+
+    def __init__(self, model_path: Path) -> None:
+        tmp = model_path.with_name(model_path.name + ".features")
+        onnx.save(feature_model(onnx.load(str(model_path))), str(tmp))
+        try:
+            self.session = make_session(tmp, 1).session
+        finally:
+            tmp.unlink()
+
+    def run(self, window: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled features [H], full-model probabilities [21]) of one window run alone."""
+        ids = np.array([list(window)], dtype=np.int64)
+        v, k, c, f = self.session.run(
+            ["verdict_logits", "kind_logits", "category_logits", EXIT_FEATURES],
+            {"input_ids": ids, "attention_mask": np.ones_like(ids)},
+        )
+        return f[0], np.concatenate((softmax(v)[0], softmax(k)[0], softmax(c)[0]))
+
+
+def fit_head(
+    features: np.ndarray, targets: np.ndarray, width: int = WIDTH, epochs: int = EPOCHS
+) -> ExitHead:
+    """Fit ``ExitHead`` to the full model's probabilities (soft cross-entropy per output)."""
+    torch.manual_seed(SEED)
+    x, t = torch.tensor(features), torch.tensor(targets)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], width), torch.nn.GELU(), torch.nn.Linear(width, 21)
+    )
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)
+    gen = torch.Generator().manual_seed(SEED)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), 512):
+            rows = order[start : start + 512]
+            out = net(x[rows])
+            loss = sum(
+                w * -(t[rows, a:b] * torch.log_softmax(out[:, a:b], -1)).sum(-1).mean()
+                for a, b, w in _WEIGHTS
+            )
+            opt.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            opt.step()
+    first, last = net[0], net[2]
+    return ExitHead(
+        w1=first.weight.detach().numpy().T.copy(),
+        b1=first.bias.detach().numpy().copy(),
+        w2=last.weight.detach().numpy().T.copy(),
+        b2=last.bias.detach().numpy().copy(),
+    )
+
+
+def _head_probs(head: ExitHead, features: np.ndarray) -> np.ndarray:
+    z = head.logits(features)
+    return np.concatenate((softmax(z[:, 0:3]), softmax(z[:, 3:5]), softmax(z[:, 5:21])), 1)
+
+
+def _window_verdict(p: np.ndarray) -> np.ndarray:
+    refusal = p[:, 1] + p[:, 2]
+    return np.where(refusal < 0.5, 0, np.where(p[:, 1] > p[:, 2], 1, 2))
+
+
+def _disagreements(teacher: np.ndarray, probs: np.ndarray, rule: ExitRule) -> dict[str, float]:
+    """Of the windows that would exit: how many the full model reads differently."""
+    sure = rule.sure(probs[:, 0:3], probs[:, 5:21])
+    verdict_t, verdict_h = _window_verdict(teacher), _window_verdict(probs)
+    refusing = sure & (verdict_h != 0)
+    category = refusing & (teacher[:, 5:].argmax(1) != probs[:, 5:].argmax(1))
+    return {
+        "windows": len(sure),
+        "exits": int(sure.sum()),
+        "exit_rate": float(sure.mean()),
+        "refusal_exits": int(refusing.sum()),
+        "verdict_disagreements": int((sure & (verdict_t != verdict_h)).sum()),
+        "category_disagreements": int(category.sum()),
+    }
+
+
+#: Rules tried; the loosest whose cross-fitted exits stay within ``MAX_DISAGREEMENT`` is used.
+_GRID = tuple(
+    ExitRule(compliance_below=lo, full_refusal_from=hi, category_from=cat)
+    for lo in (0.02, 0.05, 0.1)
+    for hi in (0.95, 0.98, 0.99, 2.0)
+    for cat in ((0.8, 0.9) if hi <= 1.0 else (2.0,))
+)
+#: Largest share of exits the full model may read differently (verdict, and category).
+MAX_DISAGREEMENT = 0.001
+
+
+def _within(d: dict[str, float]) -> bool:
+    limit = MAX_DISAGREEMENT * d["exits"]
+    return d["verdict_disagreements"] <= limit and d["category_disagreements"] <= limit
+
+
+def _cross_fitted(features: np.ndarray, targets: np.ndarray, folds: int = 5) -> np.ndarray:
+    fold = np.random.default_rng(SEED).integers(0, folds, len(features))
+    out = np.zeros_like(targets)
+    for k in range(folds):
+        head = fit_head(features[fold != k], targets[fold != k])
+        out[fold == k] = _head_probs(head, features[fold == k])
+    return out
+
+
+def _simulate(
+    rows: list[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]],
+    head: ExitHead,
+    rule: ExitRule,
+    threshold: float,
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], int, int]:
+    """Runtime results of texts without and with the exit; (base, exited, runs, exits)."""
+
+    def result(wins: list[np.ndarray]) -> tuple[str, str, str]:
+        v = np.array([w[0:3] for w in wins])
+        k = np.array([w[3:5] for w in wins])
+        c = np.array([w[5:21] for w in wins])
+        r = combine((v, k, c), 0, 1 if len(wins) > 1 else None, threshold)
+        return r.verdict, r.category, r.kind
+
+    def window(f: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, bool]:
+        q = _head_probs(head, f[None])
+        sure = bool(rule.sure(q[:, 0:3], q[:, 5:21])[0])
+        return (q[0] if sure else p), sure
+
+    base, exited = [], []
+    runs = exits = 0
+    for (fh, ph), tail in rows:
+        alone = tail is None or result([ph])[0] != "compliance"
+        base.append(result([ph] if alone or tail is None else [ph, tail[1]]))
+        h, sure = window(fh, ph)
+        runs, exits = runs + 1, exits + sure
+        wins = [h]
+        if tail is not None and result([h])[0] == "compliance":
+            t, sure = window(*tail)
+            runs, exits = runs + 1, exits + sure
+            wins.append(t)
+        exited.append(result(wins))
+    return base, exited, runs, exits
+
+
+def _text_rows(feats: _Features, tok: object, spec: WindowSpec, examples: list[Example]) -> list:
+    rows = []
+    for ex in examples:
+        head, tail = windows(tok, ex.text, spec)  # type: ignore[arg-type]
+        rows.append((feats.run(head), None if tail is None else feats.run(tail)))
+    return rows
+
+
+def _text_figures(gold: list[str], base: list, exited: list, runs: int, exits: int) -> dict:
+    sb, se = score(gold, [b[0] for b in base]), score(gold, [e[0] for e in exited])
+    return {
+        "texts": len(gold),
+        "window_runs": runs,
+        "exits": exits,
+        "exit_rate": exits / max(1, runs),
+        "verdict_changes": sum(a[0] != b[0] for a, b in zip(base, exited, strict=True)),
+        "category_or_kind_changes": sum(
+            a[0] == b[0] and a[0] != "compliance" and a[1:] != b[1:]
+            for a, b in zip(base, exited, strict=True)
+        ),
+        "without_exit": {"binary_f1": sb.binary.f1, "macro_f1": sb.macro_f1},
+        "with_exit": {"binary_f1": se.binary.f1, "macro_f1": se.macro_f1},
+    }
+
+
+def _write_config(out: Path, rule: ExitRule) -> None:
+    from guardrail.training.export import MODEL_VERSION
+
+    path = out / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["model_version"] = MODEL_VERSION
+    cfg["early_exit"] = {
+        "after_layer": 1,
+        "head": f"mean-pooled layer output -> {WIDTH} (GELU) -> 21 logits",
+        **rule.as_config(),
+        "description": "When the exit head is sure of every window in a run, its logits are "
+        "the outputs and the remaining layers are skipped (an If node in the graph); "
+        "guardrail/training/exit_graph.py.",
+    }
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def _runtime_dev(out: Path, dev: list[Example], simulated: list[str]) -> dict[str, float]:
+    """Dev through the written artifact with the runtime itself, against the simulation."""
+    from guardrail.model import RefusalClassifier
+
+    clf = RefusalClassifier.load(out)
+    verdicts = [clf.classify(ex.text).verdict for ex in dev]
+    s = score([ex.verdict for ex in dev], verdicts)
+    return {
+        "binary_f1": s.binary.f1,
+        "macro_f1": s.macro_f1,
+        "differs_from_simulation": sum(a != b for a, b in zip(verdicts, simulated, strict=True)),
+    }
+
+
+def add_early_exit(
+    out: Path,
+    run_dir: Path,
+    train: list[Example],
+    val: list[Example],
+    dev: list[Example],
+    spec: WindowSpec,
+) -> dict:
+    """Fit, check and build the exit into ``out``'s int8 graph; return the report."""
+    model_path = out / MODEL_FILE
+    if has_exit(onnx.load(str(model_path))):
+        raise SystemExit(f"{model_path} has an early exit already")
+    started = time.perf_counter()
+    tok = load_tokenizer(str(out / "tokenizer.json"))
+    feats = _Features(model_path)
+    distinct = list({(ex.source, ex.text): ex for ex in train}.values())
+    pairs = [feats.run(ids) for ids, _ in training_windows(tok, distinct, spec)]
+    features = np.stack([f for f, _ in pairs]).astype(np.float32)
+    targets = np.stack([p for _, p in pairs]).astype(np.float32)
+    cross = _cross_fitted(features, targets)
+    grid = [(r, _disagreements(targets, cross, r)) for r in _GRID]
+    allowed = [(r, d) for r, d in grid if _within(d)]
+    rule, chosen = max(allowed, key=lambda pair: pair[1]["exits"])
+    report: dict[str, object] = {
+        "rule": rule.as_config(),
+        "width": WIDTH,
+        "epochs": EPOCHS,
+        "train_windows_cross_fitted": chosen,
+        "grid": [{**r.as_config(), **d} for r, d in grid],
+    }
+    head = fit_head(features, targets)
+    threshold = spec.tail_refusal_threshold
+    for name, examples in (("val", val), ("dev", dev)):
+        rows = _text_rows(feats, tok, spec, examples)
+        base, exited, runs, exits = _simulate(rows, head, rule, threshold)
+        report[name] = _text_figures([ex.verdict for ex in examples], base, exited, runs, exits)
+    simulated = [e[0] for e in exited]  # dev, the last split simulated
+    runs, exits = exit_file(model_path, head, rule)
+    report["graph_check"] = {"random_runs": runs, "exits": exits}
+    _write_config(out, rule)
+    write_sha256sums(out)
+    report["dev_runtime"] = _runtime_dev(out, dev, simulated)
+    report["seconds"] = time.perf_counter() - started
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "exit_report.json").write_text(json.dumps(report, indent=2))
+    return report

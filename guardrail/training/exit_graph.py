@@ -1,0 +1,385 @@
+"""Give the int8 graph an early exit: a small head after the first layer may skip the rest.
+
+Most windows are easy. A clearly helpful answer, or a plain "I can't help with that", is
+already plain after the first transformer layer, and the second layer (about 45 % of a
+window's time here) only confirms it. So the graph gets a second, tiny head on the first
+layer's mean-pooled output (``ExitHead``: 384 -> 64, GELU, -> 21 logits: verdict, kind,
+category in the runtime's order) and an ``If``:
+
+- the exit head is *sure* of every window in the run -> its logits are the outputs;
+- otherwise -> the rest of the original graph runs, exactly as before (same nodes, same
+  numbers: ``check_exit`` holds the not-exiting path to bit-identical outputs).
+
+Sure means one of (``ExitRule``):
+- compliance: P(partial) + P(full) < ``compliance_below``;
+- full refusal: P(full) >= ``full_refusal_from`` and the top category's probability >=
+  ``category_from``, so a window exits as a refusal only when its category is plain too
+  (policies match on it).
+
+The graph keeps its inputs and outputs, so the runtime does not change; it only runs
+faster. The head is fitted to the full model's own outputs (``early_exit.py``), not to
+gold labels: the exit is meant to agree with the full model, not to second-guess it.
+In a batch of several windows the exit is taken only when every window is sure (an ``If``
+has one condition); the runtime runs one window at a time by default.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+__all__ = [
+    "EXIT_FEATURES",
+    "EXIT_METADATA",
+    "ExitGraphError",
+    "ExitHead",
+    "ExitRule",
+    "add_exit",
+    "check_exit",
+    "exit_file",
+    "feature_model",
+    "has_exit",
+    "layer_output",
+]
+
+#: Metadata key the exit graph carries (its rule, as JSON); the producer name stays the
+#: source graph's, so a tidied graph still reads as tidied (graph_tidy.is_tidy).
+EXIT_METADATA = "guardrail.early_exit"
+#: Name of the pooled first-layer output in ``feature_model`` (what the head reads).
+EXIT_FEATURES = "exit_features"
+_OUTPUTS = (("verdict_logits", 0, 3), ("kind_logits", 3, 5), ("category_logits", 5, 21))
+_P = "exit."  # prefix of every name this module adds
+
+
+class ExitGraphError(ValueError):
+    """The graph is not one this module can give an exit (or the exit changed its numbers)."""
+
+
+@dataclass(frozen=True)
+class ExitRule:
+    """When the exit head counts as sure of a window (see the module docstring)."""
+
+    compliance_below: float = 0.05
+    full_refusal_from: float = 0.98
+    category_from: float = 0.8
+
+    def sure(self, verdict_p: np.ndarray, category_p: np.ndarray) -> np.ndarray:
+        """Row-wise: would the graph take the exit for these exit-head probabilities?"""
+        refusal = verdict_p[:, 1] + verdict_p[:, 2]
+        plain = (verdict_p[:, 2] >= self.full_refusal_from) & (
+            category_p.max(axis=1) >= self.category_from
+        )
+        out: np.ndarray = (refusal < self.compliance_below) | plain
+        return out
+
+    def as_config(self) -> dict[str, float]:
+        return {
+            "compliance_below": self.compliance_below,
+            "full_refusal_from": self.full_refusal_from,
+            "category_from": self.category_from,
+        }
+
+
+@dataclass(frozen=True)
+class ExitHead:
+    """Weights of the exit head: ``gelu(x @ w1 + b1) @ w2 + b2`` -> 21 logits."""
+
+    w1: np.ndarray  # [hidden, width]
+    b1: np.ndarray  # [width]
+    w2: np.ndarray  # [width, 21]
+    b2: np.ndarray  # [21]
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """The head in numpy, as the graph computes it (for checks and simulation)."""
+        from math import erf, sqrt
+
+        h = features.astype(np.float32) @ self.w1 + self.b1
+        h = h * 0.5 * (1.0 + np.vectorize(erf)(h / sqrt(2.0)).astype(np.float32))
+        out: np.ndarray = (h @ self.w2 + self.b2).astype(np.float32)
+        return out
+
+
+def has_exit(model: onnx.ModelProto) -> bool:
+    return any(p.key == EXIT_METADATA for p in model.metadata_props)
+
+
+def layer_output(model: onnx.ModelProto, layer: int = 0) -> str:
+    """Name of transformer layer ``layer``'s output (its last LayerNorm) in an exported graph."""
+    name = f"/encoder/encoder/layer.{layer}/output/LayerNorm/LayerNormalization_output_0"
+    if not any(name in n.output for n in model.graph.node):
+        raise ExitGraphError(f"no output of layer {layer} ({name}): not a guardrail export")
+    if not any(f"/encoder/encoder/layer.{layer + 1}/" in n.name for n in model.graph.node):
+        raise ExitGraphError(f"layer {layer} is the last layer: nothing to skip")
+    return name
+
+
+def _pooling(layer_out: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Mean over the attention mask: ``mask[B,1,S] @ h[B,S,H] / count`` -> [B, H]."""
+    n = helper.make_node
+    inits = [
+        numpy_helper.from_array(np.array([1], np.int64), _P + "axis1"),
+        numpy_helper.from_array(np.array(1.0, np.float32), _P + "one"),
+    ]
+    nodes = [
+        n("Cast", ["attention_mask"], [_P + "mask"], to=TensorProto.FLOAT),
+        n("Unsqueeze", [_P + "mask", _P + "axis1"], [_P + "mask_row"]),
+        n("MatMul", [_P + "mask_row", layer_out], [_P + "sum3"]),
+        n("Squeeze", [_P + "sum3", _P + "axis1"], [_P + "sum"]),
+        n("ReduceSum", [_P + "mask", _P + "axis1"], [_P + "count0"], keepdims=1),
+        n("Max", [_P + "count0", _P + "one"], [_P + "count"]),
+        n("Div", [_P + "sum", _P + "count"], [EXIT_FEATURES]),
+    ]
+    return nodes, inits
+
+
+def feature_model(model: onnx.ModelProto, layer: int = 0) -> onnx.ModelProto:
+    """The graph with the pooled output of ``layer`` as one more output (for fitting a head)."""
+    pool, inits = _pooling(layer_output(model, layer))
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    out.graph.node.extend(pool)
+    out.graph.initializer.extend(inits)
+    out.graph.output.append(
+        helper.make_tensor_value_info(EXIT_FEATURES, TensorProto.FLOAT, ["batch", "hidden"])
+    )
+    return out
+
+
+def _ancestors(nodes: list[onnx.NodeProto], targets: list[str]) -> set[str]:
+    """First output names of the nodes ``targets`` depend on."""
+    producer = {o: nd for nd in nodes for o in nd.output}
+    seen: set[str] = set()
+    stack = list(targets)
+    while stack:
+        nd = producer.get(stack.pop())
+        if nd is not None and nd.output[0] not in seen:
+            seen.add(nd.output[0])
+            stack.extend(i for i in nd.input if i)
+    return seen
+
+
+def add_exit(
+    model: onnx.ModelProto, head: ExitHead, rule: ExitRule, layer: int = 0
+) -> onnx.ModelProto:
+    """Return a copy of ``model`` with the exit head after ``layer`` (module docstring)."""
+    if has_exit(model):
+        raise ExitGraphError("the graph has an early exit already")
+    g = model.graph
+    if [o.name for o in g.output] != [name for name, _, _ in _OUTPUTS]:
+        raise ExitGraphError(f"unexpected outputs {[o.name for o in g.output]}")
+    hidden = layer_output(model, layer)
+    if head.w2.shape[1] != 21:
+        raise ExitGraphError(f"the head must give 21 logits, gives {head.w2.shape[1]}")
+    nodes = list(g.node)
+    early = _ancestors(nodes, [hidden])
+    outer = [nd for nd in nodes if nd.output[0] in early or nd.op_type == "Constant"]
+    rest = [nd for nd in nodes if not (nd.output[0] in early or nd.op_type == "Constant")]
+    pool, inits = _pooling(hidden)
+
+    def f32(name: str, value: object) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(value, np.float32), _P + name)
+
+    def i64(name: str, value: list[int]) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(value, np.int64), _P + name)
+
+    inits += [
+        f32("w1", head.w1),
+        f32("b1", head.b1),
+        f32("w2", head.w2),
+        f32("b2", head.b2),
+        f32("sqrt2", np.sqrt(2.0)),
+        f32("half", 0.5),
+        f32("compliance_below", rule.compliance_below),
+        f32("full_from", rule.full_refusal_from),
+        f32("category_from", rule.category_from),
+    ]
+    for name, start, stop in _OUTPUTS:
+        inits += [i64(name + "_start", [start]), i64(name + "_stop", [stop])]
+    inits += [i64("refusal_start", [1]), i64("refusal_stop", [3])]
+    inits += [i64("full_start", [2])]
+    n = helper.make_node
+    p = _P
+    mlp = [
+        n("MatMul", [EXIT_FEATURES, p + "w1"], [p + "h0"]),
+        n("Add", [p + "h0", p + "b1"], [p + "h1"]),
+        # GELU written out (erf form, as BERT's): opset 17 has no Gelu operator
+        n("Div", [p + "h1", p + "sqrt2"], [p + "g0"]),
+        n("Erf", [p + "g0"], [p + "g1"]),
+        n("Add", [p + "g1", p + "one"], [p + "g2"]),
+        n("Mul", [p + "h1", p + "g2"], [p + "g3"]),
+        n("Mul", [p + "g3", p + "half"], [p + "h2"]),
+        n("MatMul", [p + "h2", p + "w2"], [p + "l0"]),
+        n("Add", [p + "l0", p + "b2"], [p + "logits"]),
+    ]
+    for name, _, _ in _OUTPUTS:
+        mlp.append(
+            n(
+                "Slice",
+                [p + "logits", p + name + "_start", p + name + "_stop", p + "axis1"],
+                [p + name],
+            )
+        )
+    sure = [
+        n("Softmax", [p + "verdict_logits"], [p + "verdict_p"], axis=-1),
+        n("Softmax", [p + "category_logits"], [p + "category_p"], axis=-1),
+        n(
+            "Slice",
+            [p + "verdict_p", p + "refusal_start", p + "refusal_stop", p + "axis1"],
+            [p + "refusal_pp"],
+        ),
+        n("ReduceSum", [p + "refusal_pp", p + "axis1"], [p + "refusal"], keepdims=0),
+        n("Less", [p + "refusal", p + "compliance_below"], [p + "sure_ok"]),
+        n(
+            "Slice",
+            [p + "verdict_p", p + "full_start", p + "refusal_stop", p + "axis1"],
+            [p + "full_p1"],
+        ),
+        n("Squeeze", [p + "full_p1", p + "axis1"], [p + "full_p"]),
+        n("Less", [p + "full_p", p + "full_from"], [p + "full_low"]),
+        n("Not", [p + "full_low"], [p + "full_high"]),
+        n("ReduceMax", [p + "category_p"], [p + "category_top"], axes=[1], keepdims=0),
+        n("Less", [p + "category_top", p + "category_from"], [p + "category_low"]),
+        n("Not", [p + "category_low"], [p + "category_high"]),
+        n("And", [p + "full_high", p + "category_high"], [p + "sure_refusal"]),
+        n("Or", [p + "sure_ok", p + "sure_refusal"], [p + "sure_rows"]),
+        n("Cast", [p + "sure_rows"], [p + "sure_f"], to=TensorProto.FLOAT),
+        # every window of the run must be sure; min over an empty batch is never taken
+        n("ReduceMin", [p + "sure_f"], [p + "sure_all_f"], keepdims=0),
+        n("Cast", [p + "sure_all_f"], [p + "sure"], to=TensorProto.BOOL),
+    ]
+
+    def out_info(name: str) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
+
+    then_branch = helper.make_graph(
+        [n("Identity", [p + name], [p + name + "_out"]) for name, _, _ in _OUTPUTS],
+        "early_exit",
+        [],
+        [out_info(p + name + "_out") for name, _, _ in _OUTPUTS],
+    )
+    else_branch = helper.make_graph(
+        rest, "remaining_layers", [], [out_info(name) for name, _, _ in _OUTPUTS]
+    )
+    branch = n(
+        "If",
+        [p + "sure"],
+        [name for name, _, _ in _OUTPUTS],
+        name=p + "if",
+        then_branch=then_branch,
+        else_branch=else_branch,
+    )
+    for nd in (*pool, *mlp, *sure, *then_branch.node):
+        nd.name = nd.name or nd.output[0]  # named, so profiles can tell the exit's nodes apart
+    graph = helper.make_graph(
+        [*outer, *pool, *mlp, *sure, branch],
+        g.name,
+        list(g.input),
+        list(g.output),
+        [*g.initializer, *inits],
+    )
+    out = helper.make_model(
+        graph, opset_imports=list(model.opset_import), producer_name=model.producer_name
+    )
+    out.ir_version = model.ir_version
+    helper.set_model_props(
+        out,
+        {
+            **{p.key: p.value for p in model.metadata_props},
+            EXIT_METADATA: json.dumps(rule.as_config()),
+        },
+    )
+    onnx.checker.check_model(out)
+    return out
+
+
+def check_exit(
+    original: Path, head: ExitHead, rule: ExitRule, trials: int = 200, seed: int = 0
+) -> tuple[int, int]:
+    """Check the exit graph against ``original`` on random padded batches; return (runs, exits).
+
+    Three graphs are built and compared: with a rule no window satisfies, every output must be
+    bit-identical to the original's (the remaining layers are untouched); with a rule every
+    window satisfies, the outputs must be the head's logits computed in numpy from the pooled
+    first-layer features (to 1e-4); with ``rule``, a run must exit exactly when
+    ``ExitRule.sure`` says so (runs within 1e-4 of a threshold are not judged). Raises
+    ExitGraphError on any mismatch.
+    """
+    import tempfile
+
+    from guardrail.model._session import make_session
+    from guardrail.training.graph_tidy import _vocab_size
+
+    model = onnx.load(str(original))
+    rules = {
+        "never": ExitRule(compliance_below=-1.0, full_refusal_from=2.0, category_from=2.0),
+        "always": ExitRule(compliance_below=2.0),
+        "rule": rule,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {"features": Path(tmp) / "features.onnx"}
+        onnx.save(feature_model(model), str(paths["features"]))
+        for name, r in rules.items():
+            paths[name] = Path(tmp) / f"{name}.onnx"
+            onnx.save(add_exit(model, head, r), str(paths[name]))
+        base = make_session(original, 1).session
+        runs = {k: make_session(v, 1).session.run for k, v in paths.items()}
+        vocab = _vocab_size(model)
+        rng = np.random.default_rng(seed)
+        exited = 0
+        for _ in range(trials):
+            batch, seq = int(rng.integers(1, 3)), int(rng.integers(2, 97))
+            ids = rng.integers(1, vocab, size=(batch, seq)).astype(np.int64)
+            mask = np.ones_like(ids)
+            for row in range(1, batch):
+                length = int(rng.integers(2, seq + 1))
+                mask[row, length:], ids[row, length:] = 0, 0
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            want = base.run(None, feeds)
+            if not _same(want, runs["never"](None, feeds)):
+                raise ExitGraphError("the path through the remaining layers changed the outputs")
+            logits = head.logits(runs["features"]([EXIT_FEATURES], feeds)[0])
+            for (_, a, b), y in zip(_OUTPUTS, runs["always"](None, feeds), strict=True):
+                if not np.allclose(logits[:, a:b], y, atol=1e-4):
+                    raise ExitGraphError("the exit's logits differ from the head's")
+            verdict_p, category_p = _softmax(logits[:, 0:3]), _softmax(logits[:, 5:21])
+            if _near_threshold(rule, verdict_p, category_p):
+                continue
+            sure = bool(rule.sure(verdict_p, category_p).all())
+            took = not _same(want, runs["rule"](None, feeds))
+            if sure != took:
+                raise ExitGraphError(f"exit taken={took} where the rule says {sure}")
+            exited += sure
+    return trials, exited
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _near_threshold(rule: ExitRule, verdict_p: np.ndarray, category_p: np.ndarray) -> bool:
+    gaps = (
+        verdict_p[:, 1] + verdict_p[:, 2] - rule.compliance_below,
+        verdict_p[:, 2] - rule.full_refusal_from,
+        category_p.max(axis=1) - rule.category_from,
+    )
+    return any(bool((np.abs(g) < 1e-4).any()) for g in gaps)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def exit_file(path: Path, head: ExitHead, rule: ExitRule) -> tuple[int, int]:
+    """Give the int8 model at ``path`` its exit in place, after ``check_exit`` passes."""
+    checked = check_exit(path, head, rule)
+    tmp = path.with_name(path.name + ".exit")
+    onnx.save(add_exit(onnx.load(str(path)), head, rule), str(tmp))
+    tmp.replace(path)
+    return checked
