@@ -32,9 +32,11 @@ import numpy.typing as npt
 from guardrail.classification import Classification
 from guardrail.taxonomy import CATEGORIES, CATEGORY_KIND, REFUSAL_KINDS, Verdict
 
-__all__ = ["EMPTY", "combine", "decode_window", "refuses", "softmax"]
+__all__ = ["EMPTY", "Row", "combine", "combine_rows", "decode_window", "refuses", "softmax"]
 
 Floats = npt.NDArray[np.float32]
+#: One window's (verdict, kind, category) probabilities.
+Row = tuple[Floats, Floats, Floats]
 
 #: The defined result for a text with nothing to read.
 EMPTY = Classification(
@@ -89,9 +91,15 @@ def combine(
 ) -> Classification:
     """Combine the rows ``head`` and ``tail`` (None: single window) of the batch's probabilities."""
     verdict_p, kind_p, category_p = probs
-    first = decode_window(verdict_p[head], kind_p[head], category_p[head])
+    tail_row = None if tail is None else (verdict_p[tail], kind_p[tail], category_p[tail])
+    return combine_rows((verdict_p[head], kind_p[head], category_p[head]), tail_row, tail_threshold)
+
+
+def combine_rows(head: Row, tail: Row | None, tail_threshold: float) -> Classification:
+    """Combine one text's head window and tail window (None: single window)."""
+    first = decode_window(*head)
     if tail is None or first.is_refusal:
         return first
-    if float(verdict_p[tail][1] + verdict_p[tail][2]) >= tail_threshold:
-        return decode_window(verdict_p[tail], kind_p[tail], category_p[tail], force_refusal=True)
+    if float(tail[0][1] + tail[0][2]) >= tail_threshold:
+        return decode_window(*tail, force_refusal=True)
     return first

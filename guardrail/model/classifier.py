@@ -23,7 +23,15 @@ from tokenizers import Tokenizer
 from guardrail._resources import bundled_model_dir
 from guardrail.classification import Classification
 from guardrail.errors import ModelLoadError
-from guardrail.model._decode import EMPTY, combine, refuses, softmax
+from guardrail.model._decode import (
+    EMPTY,
+    Row,
+    combine,
+    combine_rows,
+    decode_window,
+    refuses,
+    softmax,
+)
 from guardrail.model._files import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, verify_model_dir
 from guardrail.model._memo import DEFAULT_MEMO_ENTRIES, HeadMemo
 from guardrail.model._session import SessionInfo, make_session
@@ -147,6 +155,11 @@ class RefusalClassifier:
                 raise TypeError(f"texts[{index}]: {exc}") from None
             plans.append(None if plan.empty else plan)
         batch = max(1, batch_windows)
+        if batch == 1:
+            # The default: every window runs alone, so text by text gives the same results as
+            # the batched path below with far fewer numpy calls, which hold the GIL that the
+            # event loop of a server wants (about 40 us less per text here).
+            return [EMPTY if plan is None else self._one(plan) for plan in plans]
         read = [plan for plan in plans if plan is not None]
         heads = self._heads(read, batch)
         # A refusing head decides the verdict whatever the tail says (_decode.combine), so a
@@ -178,6 +191,23 @@ class RefusalClassifier:
             results.append(combine(probs, at, tail_of[at], threshold))
             at += 1
         return results
+
+    def _one(self, plan: TextWindows) -> Classification:
+        """One text, window by window: the head (or its memo), then the tail behind a
+        compliant head; the memo rule is that of ``_heads``."""
+        head = self._memo.take(plan.head) if plan.tail is not None else None
+        if head is None:
+            head = self._window(plan.head)
+            if plan.tail is None and plan.n_content == self._windower.head_content:
+                self._memo.put(plan.head, head)
+        if plan.tail is None or refuses(head[0]):
+            return decode_window(*head)
+        return combine_rows(head, self._window(plan.tail), self.config.tail_refusal_threshold)
+
+    def _window(self, window: tuple[int, ...]) -> Row:
+        """Softmaxed head outputs of one window run alone."""
+        v, k, c = self._session.session.run(self._session.output_names, self._feeds([window]))
+        return softmax(v)[0], softmax(k)[0], softmax(c)[0]
 
     def _heads(self, read: list[TextWindows], batch: int) -> tuple[Floats, Floats, Floats]:
         """Head-window probabilities of every text; a long text's head may come from the memo.
