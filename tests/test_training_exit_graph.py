@@ -23,6 +23,7 @@ from guardrail.model._session import make_session  # noqa: E402
 from guardrail.training.card import refresh_exit_section  # noqa: E402
 from guardrail.training.exit_graph import (  # noqa: E402
     EXIT_FEATURES,
+    EXIT_METADATA,
     ExitGraphError,
     ExitHead,
     ExitRule,
@@ -163,28 +164,28 @@ def test_the_rule_reads_compliance_and_plain_full_refusals_as_sure() -> None:
     verdict = np.array([[0.95, 0.03, 0.02], [0.0, 0.02, 0.98], [0.0, 0.02, 0.98], [0.5, 0.2, 0.3]])
     category = np.full((4, 16), 0.01)
     category[:, 0] = [0.85, 0.85, 0.5, 0.85]
+    # on the bars themselves: not sure (the graph compares strictly)
+    assert not ExitRule(0.1, 0.98, 0.85).sure(verdict[1:2], category[1:2]).any()
     assert rule.sure(verdict, category).tolist() == [True, True, False, False]
 
 
 def test_the_shipped_model_has_its_exit_and_says_so_in_its_config() -> None:
-    """onnx_models: the graph has one If after layer 0, config.json names the rule it uses."""
+    """onnx_models: the graph's exit uses the rule config.json and its metadata name."""
     directory = bundled_model_dir()
     model = onnx.load(str(directory / MODEL_FILE))
     assert has_exit(model)
-    config = json.loads((directory / "config.json").read_text())
-    rule = config["early_exit"]
+    rule = json.loads((directory / "config.json").read_text())["early_exit"]
+    meta = json.loads(next(p.value for p in model.metadata_props if p.key == EXIT_METADATA))
+    assert meta == {k: rule[k] for k in meta}
     consts = {
-        i.name: float(onnx.numpy_helper.to_array(i))
+        i.name: onnx.numpy_helper.to_array(i).tolist()
         for i in model.graph.initializer
-        if i.name in ("exit.compliance_below", "exit.full_from", "exit.category_from")
+        if i.name in ("exit.margins_b", "exit.category_from")
     }
-    assert consts == pytest.approx(
-        {
-            "exit.compliance_below": rule["compliance_below"],
-            "exit.full_from": rule["full_refusal_from"],
-            "exit.category_from": rule["category_from"],
-        }
+    assert consts["exit.margins_b"] == pytest.approx(
+        [-rule["compliance_below"], rule["full_refusal_from"]]
     )
+    assert consts["exit.category_from"] == pytest.approx(rule["category_from"])
 
 
 def test_the_shipped_exit_answers_plain_texts_without_the_second_layer() -> None:

@@ -12,7 +12,7 @@ category in the runtime's order) and an ``If``:
 
 Sure means one of (``ExitRule``):
 - compliance: P(partial) + P(full) < ``compliance_below``;
-- full refusal: P(full) >= ``full_refusal_from`` and the top category's probability >=
+- full refusal: P(full) > ``full_refusal_from`` and the top category's probability >
   ``category_from``, so a window exits as a refusal only when its category is plain too
   (policies match on it).
 
@@ -71,8 +71,8 @@ class ExitRule:
     def sure(self, verdict_p: np.ndarray, category_p: np.ndarray) -> np.ndarray:
         """Row-wise: would the graph take the exit for these exit-head probabilities?"""
         refusal = verdict_p[:, 1] + verdict_p[:, 2]
-        plain = (verdict_p[:, 2] >= self.full_refusal_from) & (
-            category_p.max(axis=1) >= self.category_from
+        plain = (verdict_p[:, 2] > self.full_refusal_from) & (
+            category_p.max(axis=1) > self.category_from
         )
         out: np.ndarray = (refusal < self.compliance_below) | plain
         return out
@@ -118,32 +118,48 @@ def layer_output(model: onnx.ModelProto, layer: int = 0) -> str:
     return name
 
 
-def _pooling(layer_out: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """Mean over the attention mask: ``mask[B,1,S] @ h[B,S,H] / count`` -> [B, H]."""
+def _final_pooling(model: onnx.ModelProto) -> onnx.NodeProto:
+    """The exporter's mean pooling ``ReduceSum(h * mask) / count``: its ReduceSum node."""
+    nodes = list(model.graph.node)
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for nd in nodes:
+        for name in nd.input:
+            consumers.setdefault(name, []).append(nd)
+    for nd in nodes:
+        if nd.op_type != "ReduceSum":
+            continue
+        fed = [m for m in nodes if nd.input[0] in m.output]
+        after = consumers.get(nd.output[0], [])
+        if fed and fed[0].op_type == "Mul" and after and after[0].op_type == "Div":
+            return nd
+    raise ExitGraphError("no mean pooling (ReduceSum(h * mask) / count) found")
+
+
+def _pooling(model: onnx.ModelProto, layer_out: str) -> tuple[list[onnx.NodeProto], list[str]]:
+    """Mean over the attention mask of ``layer_out``, computed as the exporter's own pooling
+    is (same mask and count tensors, same ReduceSum): the nodes, and the tensors they need."""
+    reduce = _final_pooling(model)
+    nodes = list(model.graph.node)
+    mul = next(m for m in nodes if reduce.input[0] in m.output)
+    div = next(m for m in nodes if reduce.output[0] in m.input and m.op_type == "Div")
+    mask, count = mul.input[1], div.input[1]
     n = helper.make_node
-    inits = [
-        numpy_helper.from_array(np.array([1], np.int64), _P + "axis1"),
-        numpy_helper.from_array(np.array(1.0, np.float32), _P + "one"),
+    summed = n("ReduceSum", [_P + "masked", *reduce.input[1:]], [_P + "sum"])
+    summed.attribute.extend(reduce.attribute)
+    pool = [
+        n("Mul", [layer_out, mask], [_P + "masked"]),
+        summed,
+        n("Div", [_P + "sum", count], [EXIT_FEATURES]),
     ]
-    nodes = [
-        n("Cast", ["attention_mask"], [_P + "mask"], to=TensorProto.FLOAT),
-        n("Unsqueeze", [_P + "mask", _P + "axis1"], [_P + "mask_row"]),
-        n("MatMul", [_P + "mask_row", layer_out], [_P + "sum3"]),
-        n("Squeeze", [_P + "sum3", _P + "axis1"], [_P + "sum"]),
-        n("ReduceSum", [_P + "mask", _P + "axis1"], [_P + "count0"], keepdims=1),
-        n("Max", [_P + "count0", _P + "one"], [_P + "count"]),
-        n("Div", [_P + "sum", _P + "count"], [EXIT_FEATURES]),
-    ]
-    return nodes, inits
+    return pool, [mask, count]
 
 
 def feature_model(model: onnx.ModelProto, layer: int = 0) -> onnx.ModelProto:
     """The graph with the pooled output of ``layer`` as one more output (for fitting a head)."""
-    pool, inits = _pooling(layer_output(model, layer))
+    pool, _ = _pooling(model, layer_output(model, layer))
     out = onnx.ModelProto()
     out.CopyFrom(model)
     out.graph.node.extend(pool)
-    out.graph.initializer.extend(inits)
     out.graph.output.append(
         helper.make_tensor_value_info(EXIT_FEATURES, TensorProto.FLOAT, ["batch", "hidden"])
     )
@@ -176,10 +192,12 @@ def add_exit(
     if head.w2.shape[1] != 21:
         raise ExitGraphError(f"the head must give 21 logits, gives {head.w2.shape[1]}")
     nodes = list(g.node)
-    early = _ancestors(nodes, [hidden])
+    pool, needs = _pooling(model, hidden)
+    # the mask and count of the pooling move out of the skipped part: both parts use them
+    early = _ancestors(nodes, [hidden, *needs])
     outer = [nd for nd in nodes if nd.output[0] in early or nd.op_type == "Constant"]
     rest = [nd for nd in nodes if not (nd.output[0] in early or nd.op_type == "Constant")]
-    pool, inits = _pooling(hidden)
+    inits: list[onnx.TensorProto] = []
 
     def f32(name: str, value: object) -> onnx.TensorProto:
         return numpy_helper.from_array(np.asarray(value, np.float32), _P + name)
@@ -194,14 +212,16 @@ def add_exit(
         f32("b2", head.b2),
         f32("sqrt2", np.sqrt(2.0)),
         f32("half", 0.5),
-        f32("compliance_below", rule.compliance_below),
-        f32("full_from", rule.full_refusal_from),
+        f32("one", 1.0),
+        f32("zero", 0.0),
+        # verdict probabilities -> [refusal - compliance_below, full_refusal_from - full]
+        f32("margins_w", [[0.0, 0.0], [1.0, 0.0], [1.0, -1.0]]),
+        f32("margins_b", [-rule.compliance_below, rule.full_refusal_from]),
         f32("category_from", rule.category_from),
+        i64("axis1", [1]),
     ]
     for name, start, stop in _OUTPUTS:
         inits += [i64(name + "_start", [start]), i64(name + "_stop", [stop])]
-    inits += [i64("refusal_start", [1]), i64("refusal_stop", [3])]
-    inits += [i64("full_start", [2])]
     n = helper.make_node
     p = _P
     mlp = [
@@ -224,33 +244,21 @@ def add_exit(
                 [p + name],
             )
         )
+    # A window is sure when min(refusal - lo, max(hi - full, cc - top category)) < 0, i.e.
+    # refusal < lo, or full > hi and top category > cc; the run exits when every window is
+    # sure: max over windows < 0. Few nodes on purpose: each costs a kernel call per run.
     sure = [
         n("Softmax", [p + "verdict_logits"], [p + "verdict_p"], axis=-1),
         n("Softmax", [p + "category_logits"], [p + "category_p"], axis=-1),
-        n(
-            "Slice",
-            [p + "verdict_p", p + "refusal_start", p + "refusal_stop", p + "axis1"],
-            [p + "refusal_pp"],
-        ),
-        n("ReduceSum", [p + "refusal_pp", p + "axis1"], [p + "refusal"], keepdims=0),
-        n("Less", [p + "refusal", p + "compliance_below"], [p + "sure_ok"]),
-        n(
-            "Slice",
-            [p + "verdict_p", p + "full_start", p + "refusal_stop", p + "axis1"],
-            [p + "full_p1"],
-        ),
-        n("Squeeze", [p + "full_p1", p + "axis1"], [p + "full_p"]),
-        n("Less", [p + "full_p", p + "full_from"], [p + "full_low"]),
-        n("Not", [p + "full_low"], [p + "full_high"]),
-        n("ReduceMax", [p + "category_p"], [p + "category_top"], axes=[1], keepdims=0),
-        n("Less", [p + "category_top", p + "category_from"], [p + "category_low"]),
-        n("Not", [p + "category_low"], [p + "category_high"]),
-        n("And", [p + "full_high", p + "category_high"], [p + "sure_refusal"]),
-        n("Or", [p + "sure_ok", p + "sure_refusal"], [p + "sure_rows"]),
-        n("Cast", [p + "sure_rows"], [p + "sure_f"], to=TensorProto.FLOAT),
-        # every window of the run must be sure; min over an empty batch is never taken
-        n("ReduceMin", [p + "sure_f"], [p + "sure_all_f"], keepdims=0),
-        n("Cast", [p + "sure_all_f"], [p + "sure"], to=TensorProto.BOOL),
+        n("MatMul", [p + "verdict_p", p + "margins_w"], [p + "margins0"]),
+        n("Add", [p + "margins0", p + "margins_b"], [p + "margins"]),
+        n("Split", [p + "margins"], [p + "ok_margin", p + "full_margin"], axis=1),
+        n("ReduceMax", [p + "category_p"], [p + "category_top"], axes=[1], keepdims=1),
+        n("Sub", [p + "category_from", p + "category_top"], [p + "category_margin"]),
+        n("Max", [p + "full_margin", p + "category_margin"], [p + "refusal_margin"]),
+        n("Min", [p + "ok_margin", p + "refusal_margin"], [p + "margin"]),
+        n("ReduceMax", [p + "margin"], [p + "worst"], keepdims=0),
+        n("Less", [p + "worst", p + "zero"], [p + "sure"]),
     ]
 
     def out_info(name: str) -> onnx.ValueInfoProto:
