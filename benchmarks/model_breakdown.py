@@ -2,10 +2,16 @@
 
 Times, on one thread, ``RefusalClassifier.windows_for`` (tokenise + window) and ``classify``
 over real responses, and ``InferenceSession.run`` alone on the window shapes the model sees
-([1, 96] whole, [2, 48] head + tail, [1, 40] short) for the shipped int8 model and, when given,
-other ONNX exports of it (e.g. the fp32 one) to compare.
+([1, 96] whole, [2, 48] head + tail, [1, 40] short; random token ids, which the early exit of
+model 0.3.0 mostly takes) for the shipped int8 model and, when given, other ONNX exports of it
+(e.g. the fp32 one) to compare. Sessions are built as the runtime builds them (``make_session``).
+
+``--compare-dir`` classifies the same texts with another model directory as well, interleaved
+text by text (3 passes, CPU time of the calling thread), the fair way to compare two models on
+a machine whose speed drifts.
 
     python -m benchmarks.model_breakdown [--compare path/to/model.fp32.onnx ...]
+        [--compare-dir path/to/other/onnx_models]
 """
 
 from __future__ import annotations
@@ -27,12 +33,9 @@ _SHAPES = ((1, 96), (2, 48), (1, 40))
 
 
 def _session_times(path: Path, reps: int) -> dict[str, Any]:
-    import onnxruntime as ort
+    from guardrail.model._session import make_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = make_session(path, threads=1).session
     names = {i.name for i in session.get_inputs()}
     rng = np.random.default_rng(0)
     out: dict[str, Any] = {}
@@ -56,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="tokenising vs inference time per response")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--compare", type=Path, nargs="*", default=[])
+    parser.add_argument("--compare-dir", type=Path, action="append", default=[])
     parser.add_argument("--texts", type=int, default=500)
     parser.add_argument("--reps", type=int, default=200)
     args = parser.parse_args(argv)
@@ -85,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "classify": stats_ms(classify).as_dict(),
         "session_run_by_shape": sessions,
     }
+    if args.compare_dir:
+        payload["classify_interleaved_cpu"] = _interleaved(args.model_dir, args.compare_dir, texts)
     print(f"-> {write_result('model_breakdown', payload)}")
     print(
         f"windows_for mean {payload['windows_for']['mean_ms']:.2f} ms, "
@@ -92,7 +98,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name, shapes in sessions.items():
         print(name, {k: round(v["p50_ms"], 2) for k, v in shapes.items()})
+    for name, figures in payload.get("classify_interleaved_cpu", {}).items():
+        print(f"classify, interleaved, CPU: {name}: mean {figures['mean_ms']:.3f} ms")
     return 0
+
+
+def _interleaved(
+    model_dir: Path | None, others: list[Path], texts: list[str], passes: int = 3
+) -> dict[str, Any]:
+    """Mean thread-CPU time per ``classify`` of each model, the models taking turns per text."""
+    from guardrail import RefusalClassifier
+
+    arms = {
+        "shipped" if model_dir is None else str(model_dir): model_dir,
+        **{str(d): d for d in others},
+    }
+    # no memo: the same text classified again must cost what it did the first time
+    clfs = {
+        k: RefusalClassifier.load(model_dir=d, threads=1, memo_entries=0) for k, d in arms.items()
+    }
+    times: dict[str, list[float]] = {k: [] for k in clfs}
+    for text in texts[:20]:
+        for clf in clfs.values():
+            clf.classify(text)
+    for _ in range(passes):
+        for text in texts:
+            for name, clf in clfs.items():
+                t0 = time.thread_time()
+                clf.classify(text)
+                times[name].append(time.thread_time() - t0)
+    return {k: stats_ms(v).as_dict() for k, v in times.items()}
 
 
 if __name__ == "__main__":
