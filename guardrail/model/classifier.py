@@ -194,15 +194,20 @@ class RefusalClassifier:
 
     def _one(self, plan: TextWindows) -> Classification:
         """One text, window by window: the head (or its memo), then the tail behind a
-        compliant head; the memo rule is that of ``_heads``."""
+        compliant head; the memo rule is ``_may_head_a_stream``, as in ``_heads``."""
         head = self._memo.take(plan.head) if plan.tail is not None else None
         if head is None:
             head = self._window(plan.head)
-            if plan.tail is None and plan.n_content == self._windower.head_content:
+            if self._may_head_a_stream(plan):
                 self._memo.put(plan.head, head)
         if plan.tail is None or refuses(head[0]):
             return decode_window(*head)
         return combine_rows(head, self._window(plan.tail), self.config.tail_refusal_threshold)
+
+    def _may_head_a_stream(self, plan: TextWindows) -> bool:
+        """A whole window exactly head-sized may be a stream's hold-back prefix, so its result
+        is worth leaving in the memo for that stream's full text."""
+        return plan.tail is None and plan.n_content == self._windower.head_content
 
     def _window(self, window: tuple[int, ...]) -> Row:
         """Softmaxed head outputs of one window run alone."""
@@ -233,10 +238,9 @@ class RefusalClassifier:
                         target[i] = values
             for target, values in zip(heads, ran, strict=True):
                 target[todo] = values
-        head_content = self._windower.head_content
         for i in todo:
             plan = read[i]
-            if plan.tail is None and plan.n_content == head_content:
+            if self._may_head_a_stream(plan):
                 memo.put(plan.head, (heads[0][i], heads[1][i], heads[2][i]))
         return heads
 

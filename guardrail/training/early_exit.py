@@ -184,8 +184,10 @@ def _simulate(
     base, exited = [], []
     runs = exits = 0
     for (fh, ph), tail in rows:
-        alone = tail is None or result([ph])[0] != "compliance"
-        base.append(result([ph] if alone or tail is None else [ph, tail[1]]))
+        plain = [ph]
+        if tail is not None and result([ph])[0] == "compliance":
+            plain.append(tail[1])
+        base.append(result(plain))
         h, sure = window(fh, ph)
         runs, exits = runs + 1, exits + sure
         wins = [h]

@@ -118,30 +118,26 @@ def layer_output(model: onnx.ModelProto, layer: int = 0) -> str:
     return name
 
 
-def _final_pooling(model: onnx.ModelProto) -> onnx.NodeProto:
-    """The exporter's mean pooling ``ReduceSum(h * mask) / count``: its ReduceSum node."""
+def _final_pooling(
+    model: onnx.ModelProto,
+) -> tuple[onnx.NodeProto, onnx.NodeProto, onnx.NodeProto]:
+    """The exporter's mean pooling ``ReduceSum(h * mask) / count``: its Mul, ReduceSum, Div."""
     nodes = list(model.graph.node)
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for nd in nodes:
-        for name in nd.input:
-            consumers.setdefault(name, []).append(nd)
+    producer = {o: nd for nd in nodes for o in nd.output}
     for nd in nodes:
         if nd.op_type != "ReduceSum":
             continue
-        fed = [m for m in nodes if nd.input[0] in m.output]
-        after = consumers.get(nd.output[0], [])
-        if fed and fed[0].op_type == "Mul" and after and after[0].op_type == "Div":
-            return nd
+        mul = producer.get(nd.input[0])
+        div = next((m for m in nodes if nd.output[0] in m.input), None)
+        if mul is not None and mul.op_type == "Mul" and div is not None and div.op_type == "Div":
+            return mul, nd, div
     raise ExitGraphError("no mean pooling (ReduceSum(h * mask) / count) found")
 
 
 def _pooling(model: onnx.ModelProto, layer_out: str) -> tuple[list[onnx.NodeProto], list[str]]:
     """Mean over the attention mask of ``layer_out``, computed as the exporter's own pooling
     is (same mask and count tensors, same ReduceSum): the nodes, and the tensors they need."""
-    reduce = _final_pooling(model)
-    nodes = list(model.graph.node)
-    mul = next(m for m in nodes if reduce.input[0] in m.output)
-    div = next(m for m in nodes if reduce.output[0] in m.input and m.op_type == "Div")
+    mul, reduce, div = _final_pooling(model)
     mask, count = mul.input[1], div.input[1]
     n = helper.make_node
     summed = n("ReduceSum", [_P + "masked", *reduce.input[1:]], [_P + "sum"])
@@ -320,7 +316,7 @@ def check_exit(
     import tempfile
 
     from guardrail.model._session import make_session
-    from guardrail.training.graph_tidy import _vocab_size
+    from guardrail.training.graph_tidy import random_padded_feeds
 
     model = onnx.load(str(original))
     rules = {
@@ -336,17 +332,8 @@ def check_exit(
             onnx.save(add_exit(model, head, r), str(paths[name]))
         base = make_session(original, 1).session
         runs = {k: make_session(v, 1).session.run for k, v in paths.items()}
-        vocab = _vocab_size(model)
-        rng = np.random.default_rng(seed)
         exited = 0
-        for _ in range(trials):
-            batch, seq = int(rng.integers(1, 3)), int(rng.integers(2, 97))
-            ids = rng.integers(1, vocab, size=(batch, seq)).astype(np.int64)
-            mask = np.ones_like(ids)
-            for row in range(1, batch):
-                length = int(rng.integers(2, seq + 1))
-                mask[row, length:], ids[row, length:] = 0, 0
-            feeds = {"input_ids": ids, "attention_mask": mask}
+        for feeds in random_padded_feeds(model, trials, seed, max_batch=2):
             want = base.run(None, feeds)
             if not _same(want, runs["never"](None, feeds)):
                 raise ExitGraphError("the path through the remaining layers changed the outputs")

@@ -23,6 +23,7 @@ same: ``check_same_outputs`` runs both graphs on random padded batches and insis
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "GraphTidyError",
     "check_same_outputs",
     "is_tidy",
+    "random_padded_feeds",
     "tidy_file",
     "tidy_model",
 ]
@@ -206,6 +208,23 @@ def _vocab_size(model: onnx.ModelProto) -> int:
     raise GraphTidyError("no word embedding table in the graph")
 
 
+def random_padded_feeds(
+    model: onnx.ModelProto, trials: int, seed: int, max_batch: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """``trials`` random batches of 1..``max_batch`` windows of 2..96 token ids from the
+    model's vocabulary; every row after the first is padded to a random length."""
+    vocab = _vocab_size(model)
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        batch, seq = int(rng.integers(1, max_batch + 1)), int(rng.integers(2, 97))
+        ids = rng.integers(1, vocab, size=(batch, seq)).astype(np.int64)
+        mask = np.ones_like(ids)
+        for row in range(1, batch):
+            length = int(rng.integers(2, seq + 1))
+            mask[row, length:], ids[row, length:] = 0, 0
+        yield {"input_ids": ids, "attention_mask": mask}
+
+
 def check_same_outputs(original: Path, tidied: Path, trials: int = 200, seed: int = 0) -> float:
     """Run both graphs on random padded batches; raise unless every output is identical.
 
@@ -215,17 +234,8 @@ def check_same_outputs(original: Path, tidied: Path, trials: int = 200, seed: in
     from guardrail.model._session import make_session
 
     a, b = make_session(original, threads=1), make_session(tidied, threads=1)
-    vocab = _vocab_size(onnx.load(str(original)))
-    rng = np.random.default_rng(seed)
     worst = 0.0
-    for _ in range(trials):
-        batch, seq = int(rng.integers(1, 4)), int(rng.integers(2, 97))
-        ids = rng.integers(1, vocab, size=(batch, seq)).astype(np.int64)
-        mask = np.ones_like(ids)
-        for row in range(1, batch):
-            length = int(rng.integers(2, seq + 1))
-            mask[row, length:], ids[row, length:] = 0, 0
-        feeds = {"input_ids": ids, "attention_mask": mask}
+    for feeds in random_padded_feeds(onnx.load(str(original)), trials, seed, max_batch=3):
         for x, y in zip(a.session.run(None, feeds), b.session.run(None, feeds), strict=True):
             worst = max(worst, float(np.abs(x - y).max()))
     if worst > 0.0:
