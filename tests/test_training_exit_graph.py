@@ -22,6 +22,7 @@ from guardrail.model._files import MODEL_FILE  # noqa: E402
 from guardrail.model._session import make_session  # noqa: E402
 from guardrail.training.card import refresh_exit_section  # noqa: E402
 from guardrail.training.exit_graph import (  # noqa: E402
+    EMBEDDINGS,
     EXIT_FEATURES,
     EXIT_METADATA,
     ExitGraphError,
@@ -30,7 +31,9 @@ from guardrail.training.exit_graph import (  # noqa: E402
     add_exit,
     check_exit,
     exit_file,
+    exit_layers,
     feature_model,
+    features_name,
     has_exit,
     layer_output,
 )
@@ -50,18 +53,31 @@ def tidied(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def head(tidied: Path, tmp_path_factory: pytest.TempPathFactory) -> ExitHead:
-    """A random head centred on the toy model's features, so about half its reads are sure.
+    """A random head on the toy model's first-layer features; about half its reads are sure."""
+    return _random_head(onnx.load(str(tidied)), 0, tmp_path_factory.mktemp("features"))[0]
+
+
+@pytest.fixture(scope="module")
+def exited(tidied: Path, head: ExitHead, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The toy graph with its first-layer exit, ready for an exit on the embeddings."""
+    path = tmp_path_factory.mktemp("exited") / "exited.onnx"
+    onnx.save(add_exit(onnx.load(str(tidied)), head, SPLIT), str(path))
+    return path
+
+
+def _random_head(model: object, layer: int, tmp: Path) -> tuple[ExitHead, np.ndarray]:
+    """A random head centred on the toy model's features at ``layer``, and those features.
 
     The toy's pooled features hardly vary between random windows, so the first layer is
     centred on their mean and scaled up, and the compliance logit is shifted to the median.
     """
-    path = tmp_path_factory.mktemp("features") / "features.onnx"
-    onnx.save(feature_model(onnx.load(str(tidied))), str(path))
+    path = tmp / f"features{layer}.onnx"
+    onnx.save(feature_model(model, layer), str(path))  # type: ignore[arg-type]
     features = make_session(path, 1).session
     rng = np.random.default_rng(3)
     sample = np.concatenate(
         [
-            features.run([EXIT_FEATURES], _feeds([list(rng.integers(1, 8000, n))]))[0]
+            features.run([features_name(layer)], _feeds([list(rng.integers(1, 8000, n))]))[0]
             for n in rng.integers(2, 90, 40)
         ]
     )
@@ -73,7 +89,7 @@ def head(tidied: Path, tmp_path_factory: pytest.TempPathFactory) -> ExitHead:
     gap = np.logaddexp(z[:, 1], z[:, 2]) - z[:, 0]
     b2 = np.zeros(21, np.float32)
     b2[0] = float(np.median(gap))
-    return ExitHead(w1, b1, w2, b2)
+    return ExitHead(w1, b1, w2, b2), sample
 
 
 def _feeds(ids: list[list[int]]) -> dict[str, np.ndarray]:
@@ -229,10 +245,71 @@ def test_refresh_exit_section_inserts_once_then_replaces(tmp_path: Path) -> None
         "val": split,
         "dev": split,
     }
-    refresh_exit_section(out, report)
-    refresh_exit_section(out, {**report, "width": 32})
+    refresh_exit_section(out, [report])
+    embeddings = {**report, "layer": EMBEDDINGS, "gate": {"quantile": 0.99, "limit": 918.6}}
+    refresh_exit_section(out, [{**report, "width": 32}, embeddings])
     text = card.read_text()
     assert text.count("## Early exit") == 1 and "384 -> 32" in text
+    assert "On the embeddings" in text and "distance below 919" in text
     assert text.index("## Early exit") < text.index("## Training data")
     RefusalClassifier.load(out)  # SHA256SUMS was rewritten to match the card and model
     assert "MODEL_CARD.md" in (out / "SHA256SUMS").read_text()
+
+
+def test_an_exit_on_the_embeddings_wraps_the_first_exit(exited: Path, tmp_path: Path) -> None:
+    """A second exit before the first layer: the first exit's path is kept bit for bit."""
+    model = onnx.load(str(exited))
+    second, _ = _random_head(model, EMBEDDINGS, tmp_path)
+    runs, exits = check_exit(exited, second, SPLIT, trials=60, layer=EMBEDDINGS)
+    assert runs == 60 and 0 < exits < 60
+    both = add_exit(model, second, SPLIT, EMBEDDINGS)
+    assert exit_layers(both) == [EMBEDDINGS, 0] and exit_layers(model) == [0]
+    top = [n for n in both.graph.node if n.op_type == "If"]
+    assert len(top) == 1 and top[0].name == "exit_emb.if"
+    assert layer_output(both, EMBEDDINGS).startswith("/encoder/embeddings/")
+
+
+def test_exits_are_added_innermost_first_and_once(
+    tidied: Path, exited: Path, head: ExitHead, tmp_path: Path
+) -> None:
+    """An exit cannot go inside an outer one, nor twice at the same place."""
+    second, _ = _random_head(onnx.load(str(exited)), EMBEDDINGS, tmp_path)
+    outer_only = add_exit(onnx.load(str(tidied)), second, SPLIT, EMBEDDINGS)
+    with pytest.raises(ExitGraphError, match="before the graph's exits"):
+        add_exit(outer_only, head, SPLIT, 0)
+    both = add_exit(onnx.load(str(exited)), second, SPLIT, EMBEDDINGS)
+    with pytest.raises(ExitGraphError, match="already"):
+        add_exit(both, second, SPLIT, EMBEDDINGS)
+
+
+def test_a_gated_head_exits_only_near_the_features_it_was_fitted_on(
+    exited: Path, tmp_path: Path
+) -> None:
+    """with_gate passes the nearest share of its features; the graph's gate matches numpy."""
+    bare, sample = _random_head(onnx.load(str(exited)), EMBEDDINGS, tmp_path)
+    gated = bare.with_gate(sample, 0.5)
+    inside = gated.inside(sample)
+    assert 0.4 <= inside.mean() <= 0.6
+    far = sample.mean(0, keepdims=True) + 50 * sample.std(0, keepdims=True)
+    assert not gated.inside(far).any() and bare.inside(far).all()
+    # check_exit also builds the gate at the random batches' median distance and holds the
+    # graph to numpy's reading of it, both ways
+    runs, _ = check_exit(exited, gated, SPLIT, trials=40, layer=EMBEDDINGS)
+    assert runs == 40
+
+
+def test_the_shipped_embeddings_exit_is_gated_as_its_config_says() -> None:
+    """onnx_models: two exits, the outer one on the embeddings with the configured gate."""
+    directory = bundled_model_dir()
+    model = onnx.load(str(directory / MODEL_FILE))
+    assert exit_layers(model) == [EMBEDDINGS, 0]
+    entry = json.loads((directory / "config.json").read_text())["early_exit_embeddings"]
+    key = EXIT_METADATA + ".embeddings"
+    meta = json.loads(next(p.value for p in model.metadata_props if p.key == key))
+    assert meta == {k: entry[k] for k in meta}
+    limit = next(i for i in model.graph.initializer if i.name == "exit_emb.limit")
+    assert float(onnx.numpy_helper.to_array(limit)) == pytest.approx(
+        entry["gate"]["distance_below"], abs=1e-3
+    )
+    clf = RefusalClassifier.load()
+    assert clf.classify("No.").is_refusal  # far outside the gate: the layers decide

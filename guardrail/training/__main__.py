@@ -1,10 +1,11 @@
 """``python -m guardrail.training {stats,dev-jsonl,train,export,early-exit,evaluate,tidy,all}``.
 
 ``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), early-exit (fit the
-exit head after the first layer and build it into the int8 graph, ``early_exit.py``),
+exit heads, after the first layer and on the embeddings, and build them into the int8 graph,
+``early_exit.py``),
 evaluate on the dev split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS
 into ``--out``. ``tidy`` rewrites an artifact exported before the graph tidy
-(``graph_tidy.py``) in place; ``early-exit`` alone adds the exit to an existing artifact and
+(``graph_tidy.py``) in place; ``early-exit`` alone adds the exits an existing artifact lacks and
 rewrites the card's early-exit section.
 """
 
@@ -110,13 +111,19 @@ def main(argv: list[str] | None = None) -> int:
 
         export_artifact(ckpt, spec, out, run_dir, val=data.val if args.calibrate else None)
     if args.stage in ("early-exit", "all"):
-        from guardrail.training.card import refresh_exit_section
-        from guardrail.training.early_exit import add_early_exit
+        import onnx
 
-        report = add_early_exit(out, run_dir, data.train, data.val, data.dev, spec)
+        from guardrail.training.card import exit_reports, refresh_exit_section
+        from guardrail.training.early_exit import add_early_exit
+        from guardrail.training.exit_graph import EXIT_ORDER, has_exit
+
+        for layer in EXIT_ORDER:  # the exits the artifact lacks, innermost first
+            if has_exit(onnx.load(str(out / "refusal-classifier.int8.onnx")), layer):
+                continue
+            report = add_early_exit(out, run_dir, data.train, data.val, data.dev, spec, layer)
+            print(json.dumps({k: report[k] for k in ("val", "dev", "dev_runtime")}, indent=1))
         if args.stage == "early-exit":
-            refresh_exit_section(out, report)
-        print(json.dumps({k: report[k] for k in ("val", "dev", "dev_runtime")}, indent=1))
+            refresh_exit_section(out, exit_reports(run_dir))
     if args.stage in ("evaluate", "all"):
         from guardrail.training.card import write_card
         from guardrail.training.evaluate import evaluate_artifact

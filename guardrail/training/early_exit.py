@@ -1,10 +1,13 @@
-"""Fit the early-exit head to the shipped model's own outputs and build it into the graph.
+"""Fit early-exit heads to the shipped model's own outputs and build them into the graph.
 
-``python -m guardrail.training early-exit --out DIR`` (the last step of ``all``):
+``python -m guardrail.training early-exit --out DIR`` (the last step of ``all``) adds the
+exits the artifact lacks, in this order: after the first layer (``layer`` 0), then on the
+embeddings (``EMBEDDINGS``, before any layer; fitted to the graph with the first exit, whose
+``If`` it wraps). For each:
 
 1. every training window (the windows the model was trained on, each distinct example once)
-   runs alone through the artifact's int8 graph with the first layer's pooled output exposed
-   (``exit_graph.feature_model``): features, and the full model's 21 probabilities as targets;
+   runs alone through the artifact's int8 graph with the pooled output the exit reads exposed
+   (``exit_graph.feature_model``): features, and the graph's 21 probabilities as targets;
 2. the head (``ExitHead``: 384 -> 64 -> 21) is fitted to those targets with soft
    cross-entropy per output (weights 1 / 0.3 / 0.5, as training weighs the three heads);
 3. five-fold cross-fitting on the same windows measures, out of sample, how often an exit
@@ -15,8 +18,8 @@
    the same features (what the graph would do), then the graph is built, checked
    (``check_exit``) and written over the artifact's int8 file, and dev is classified again
    through the written graph with the runtime's own ``RefusalClassifier``;
-5. ``exit_report.json`` (run dir) holds every figure; the model card's early-exit section
-   and SHA256SUMS are rewritten.
+5. ``exit_report.json`` / ``exit_report_embeddings.json`` (run dir) hold every figure; the
+   model card's early-exit section and SHA256SUMS are rewritten.
 
 Needs torch (the ``[train]`` extra) only for fitting; seeds are fixed.
 """
@@ -38,18 +41,21 @@ from guardrail.model._files import MODEL_FILE
 from guardrail.model._session import make_session
 from guardrail.training.card import write_sha256sums
 from guardrail.training.exit_graph import (
-    EXIT_FEATURES,
+    EMBEDDINGS,
+    EXIT_ORDER,
     ExitHead,
     ExitRule,
     exit_file,
     feature_model,
+    features_name,
     has_exit,
+    report_name,
 )
 from guardrail.training.sources import Example
 from guardrail.training.train import training_windows
 from guardrail.training.windowing import WindowSpec, load_tokenizer, windows
 
-__all__ = ["WIDTH", "add_early_exit", "fit_head"]
+__all__ = ["EXIT_ORDER", "WIDTH", "add_early_exit", "fit_head", "report_name"]
 
 WIDTH = 64
 EPOCHS = 300
@@ -58,11 +64,12 @@ _WEIGHTS = ((0, 3, 1.0), (3, 5, 0.3), (5, 21, 0.5))
 
 
 class _Features:
-    """Runs windows through the graph with the first layer's pooled output exposed."""
+    """Runs windows through the graph with the pooled output an exit reads exposed."""
 
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: Path, layer: int) -> None:
         tmp = model_path.with_name(model_path.name + ".features")
-        onnx.save(feature_model(onnx.load(str(model_path))), str(tmp))
+        onnx.save(feature_model(onnx.load(str(model_path)), layer), str(tmp))
+        self.name = features_name(layer)
         try:
             self.session = make_session(tmp, 1).session
         finally:
@@ -72,7 +79,7 @@ class _Features:
         """(pooled features [H], full-model probabilities [21]) of one window run alone."""
         ids = np.array([list(window)], dtype=np.int64)
         v, k, c, f = self.session.run(
-            ["verdict_logits", "kind_logits", "category_logits", EXIT_FEATURES],
+            ["verdict_logits", "kind_logits", "category_logits", self.name],
             {"input_ids": ids, "attention_mask": np.ones_like(ids)},
         )
         return f[0], np.concatenate((softmax(v)[0], softmax(k)[0], softmax(c)[0]))
@@ -110,6 +117,14 @@ def fit_head(
     )
 
 
+#: Exits whose head is gated (``ExitHead``): the share of training windows the gate passes.
+#: The embeddings head read a bare "No." (a golden text) as sure compliance where the layers
+#: read a refusal; such windows lie far outside its training windows (squared Mahalanobis
+#: distance 14,000 against a 99th percentile of 920), as do short refusals in other languages
+#: (1,300-9,400), so past the 99th percentile the layers decide.
+GATE_QUANTILE = {EMBEDDINGS: 0.99}
+
+
 def _head_probs(head: ExitHead, features: np.ndarray) -> np.ndarray:
     z = head.logits(features)
     return np.concatenate((softmax(z[:, 0:3]), softmax(z[:, 3:5]), softmax(z[:, 5:21])), 1)
@@ -120,9 +135,11 @@ def _window_verdict(p: np.ndarray) -> np.ndarray:
     return np.where(refusal < 0.5, 0, np.where(p[:, 1] > p[:, 2], 1, 2))
 
 
-def _disagreements(teacher: np.ndarray, probs: np.ndarray, rule: ExitRule) -> dict[str, float]:
+def _disagreements(
+    teacher: np.ndarray, probs: np.ndarray, inside: np.ndarray, rule: ExitRule
+) -> dict[str, float]:
     """Of the windows that would exit: how many the full model reads differently."""
-    sure = rule.sure(probs[:, 0:3], probs[:, 5:21])
+    sure = rule.sure(probs[:, 0:3], probs[:, 5:21]) & inside
     verdict_t, verdict_h = _window_verdict(teacher), _window_verdict(probs)
     refusing = sure & (verdict_h != 0)
     category = refusing & (teacher[:, 5:].argmax(1) != probs[:, 5:].argmax(1))
@@ -152,13 +169,23 @@ def _within(d: dict[str, float]) -> bool:
     return d["verdict_disagreements"] <= limit and d["category_disagreements"] <= limit
 
 
-def _cross_fitted(features: np.ndarray, targets: np.ndarray, folds: int = 5) -> np.ndarray:
+def _fit(features: np.ndarray, targets: np.ndarray, gate: float | None) -> ExitHead:
+    head = fit_head(features, targets)
+    return head if gate is None else head.with_gate(features, gate)
+
+
+def _cross_fitted(
+    features: np.ndarray, targets: np.ndarray, gate: float | None, folds: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold head probabilities and gate verdicts of every window."""
     fold = np.random.default_rng(SEED).integers(0, folds, len(features))
     out = np.zeros_like(targets)
+    inside = np.ones(len(features), bool)
     for k in range(folds):
-        head = fit_head(features[fold != k], targets[fold != k])
+        head = _fit(features[fold != k], targets[fold != k], gate)
         out[fold == k] = _head_probs(head, features[fold == k])
-    return out
+        inside[fold == k] = head.inside(features[fold == k])
+    return out, inside
 
 
 def _simulate(
@@ -178,7 +205,7 @@ def _simulate(
 
     def window(f: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, bool]:
         q = _head_probs(head, f[None])
-        sure = bool(rule.sure(q[:, 0:3], q[:, 5:21])[0])
+        sure = bool((rule.sure(q[:, 0:3], q[:, 5:21]) & head.inside(f[None]))[0])
         return (q[0] if sure else p), sure
 
     base, exited = [], []
@@ -224,20 +251,27 @@ def _text_figures(gold: list[str], base: list, exited: list, runs: int, exits: i
     }
 
 
-def _write_config(out: Path, rule: ExitRule) -> None:
+def _write_config(out: Path, rule: ExitRule, layer: int, head: ExitHead) -> None:
     from guardrail.training.export import MODEL_VERSION
 
     path = out / "config.json"
     cfg = json.loads(path.read_text())
     cfg["model_version"] = MODEL_VERSION
-    cfg["early_exit"] = {
-        "after_layer": 1,
-        "head": f"mean-pooled layer output -> {WIDTH} (GELU) -> 21 logits",
+    read = "embedding output" if layer == EMBEDDINGS else "layer output"
+    cfg["early_exit" if layer == 0 else "early_exit_embeddings"] = entry = {
+        "after_layer": layer + 1,
+        "head": f"mean-pooled {read} -> {WIDTH} (GELU) -> 21 logits",
         **rule.as_config(),
         "description": "When the exit head is sure of every window in a run, its logits are "
         "the outputs and the remaining layers are skipped (an If node in the graph); "
         "guardrail/training/exit_graph.py.",
     }
+    if head.center is not None:
+        entry["gate"] = {
+            "distance_below": round(head.limit, 3),
+            "description": "squared Mahalanobis distance of the pooled features from the "
+            "training windows' mean; only windows nearer than this may exit",
+        }
     path.write_text(json.dumps(cfg, indent=2) + "\n")
 
 
@@ -262,42 +296,48 @@ def add_early_exit(
     val: list[Example],
     dev: list[Example],
     spec: WindowSpec,
+    layer: int = 0,
 ) -> dict:
-    """Fit, check and build the exit into ``out``'s int8 graph; return the report."""
+    """Fit, check and build the exit at ``layer`` into ``out``'s int8 graph; return the
+    report."""
     model_path = out / MODEL_FILE
-    if has_exit(onnx.load(str(model_path))):
-        raise SystemExit(f"{model_path} has an early exit already")
+    if has_exit(onnx.load(str(model_path)), layer):
+        raise SystemExit(f"{model_path} has that early exit already")
     started = time.perf_counter()
     tok = load_tokenizer(str(out / "tokenizer.json"))
-    feats = _Features(model_path)
+    feats = _Features(model_path, layer)
     distinct = list({(ex.source, ex.text): ex for ex in train}.values())
     pairs = [feats.run(ids) for ids, _ in training_windows(tok, distinct, spec)]
     features = np.stack([f for f, _ in pairs]).astype(np.float32)
     targets = np.stack([p for _, p in pairs]).astype(np.float32)
-    cross = _cross_fitted(features, targets)
-    grid = [(r, _disagreements(targets, cross, r)) for r in _GRID]
+    gate = GATE_QUANTILE.get(layer)
+    cross, inside = _cross_fitted(features, targets, gate)
+    grid = [(r, _disagreements(targets, cross, inside, r)) for r in _GRID]
     allowed = [(r, d) for r, d in grid if _within(d)]
     rule, chosen = max(allowed, key=lambda pair: pair[1]["exits"])
     report: dict[str, object] = {
+        "layer": layer,
         "rule": rule.as_config(),
         "width": WIDTH,
         "epochs": EPOCHS,
         "train_windows_cross_fitted": chosen,
         "grid": [{**r.as_config(), **d} for r, d in grid],
     }
-    head = fit_head(features, targets)
+    head = _fit(features, targets, gate)
+    if gate is not None:
+        report["gate"] = {"quantile": gate, "limit": head.limit}
     threshold = spec.tail_refusal_threshold
     for name, examples in (("val", val), ("dev", dev)):
         rows = _text_rows(feats, tok, spec, examples)
         base, exited, runs, exits = _simulate(rows, head, rule, threshold)
         report[name] = _text_figures([ex.verdict for ex in examples], base, exited, runs, exits)
     simulated = [e[0] for e in exited]  # dev, the last split simulated
-    runs, exits = exit_file(model_path, head, rule)
+    runs, exits = exit_file(model_path, head, rule, layer)
     report["graph_check"] = {"random_runs": runs, "exits": exits}
-    _write_config(out, rule)
+    _write_config(out, rule, layer, head)
     write_sha256sums(out)
     report["dev_runtime"] = _runtime_dev(out, dev, simulated)
     report["seconds"] = time.perf_counter() - started
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "exit_report.json").write_text(json.dumps(report, indent=2))
+    (run_dir / report_name(layer)).write_text(json.dumps(report, indent=2))
     return report

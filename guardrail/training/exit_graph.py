@@ -21,12 +21,18 @@ faster. The head is fitted to the full model's own outputs (``early_exit.py``), 
 gold labels: the exit is meant to agree with the full model, not to second-guess it.
 In a batch of several windows the exit is taken only when every window is sure (an ``If``
 has one condition); the runtime runs one window at a time by default.
+
+Exits stack: a graph may get a second exit *before* its first one, reading the embeddings
+(``EMBEDDINGS``: the mean of the first layer's input, a bag of positioned word pieces) and
+fitted to the outputs of the graph it is added to. Its ``If`` is the outermost: when it is
+not sure, the first layer runs, then the first exit's ``If`` as before. Each exit keeps its
+own name prefix, features output and metadata key, so either can be checked on its own.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +40,22 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 __all__ = [
+    "EMBEDDINGS",
     "EXIT_FEATURES",
     "EXIT_METADATA",
+    "EXIT_ORDER",
     "ExitGraphError",
     "ExitHead",
     "ExitRule",
     "add_exit",
     "check_exit",
     "exit_file",
+    "exit_layers",
     "feature_model",
+    "features_name",
     "has_exit",
     "layer_output",
+    "report_name",
 ]
 
 #: Metadata key the exit graph carries (its rule, as JSON); the producer name stays the
@@ -52,8 +63,34 @@ __all__ = [
 EXIT_METADATA = "guardrail.early_exit"
 #: Name of the pooled first-layer output in ``feature_model`` (what the head reads).
 EXIT_FEATURES = "exit_features"
+#: ``layer`` of the exit that reads the embeddings, before the first transformer layer.
+EMBEDDINGS = -1
+#: The exits ``python -m guardrail.training early-exit`` adds, in this order: each new one
+#: wraps the ones before it.
+EXIT_ORDER = (0, EMBEDDINGS)
+_EMBEDDINGS_OUTPUT = "/encoder/embeddings/LayerNorm/LayerNormalization_output_0"
 _OUTPUTS = (("verdict_logits", 0, 3), ("kind_logits", 3, 5), ("category_logits", 5, 21))
-_P = "exit."  # prefix of every name this module adds
+
+
+def _prefix(layer: int) -> str:
+    """Prefix of every name the exit at ``layer`` adds (the first exit's is plain "exit.")."""
+    return "exit." if layer == 0 else "exit_emb." if layer == EMBEDDINGS else f"exit{layer}."
+
+
+def _metadata_key(layer: int) -> str:
+    if layer == 0:
+        return EXIT_METADATA
+    return f"{EXIT_METADATA}.{'embeddings' if layer == EMBEDDINGS else f'layer{layer}'}"
+
+
+def report_name(layer: int) -> str:
+    """The run directory's report file (early_exit.py) of the exit at ``layer``."""
+    return "exit_report.json" if layer == 0 else "exit_report_embeddings.json"
+
+
+def features_name(layer: int = 0) -> str:
+    """The pooled output ``feature_model(model, layer)`` adds (what that exit's head reads)."""
+    return EXIT_FEATURES if layer == 0 else _prefix(layer) + "features"
 
 
 class ExitGraphError(ValueError):
@@ -87,12 +124,48 @@ class ExitRule:
 
 @dataclass(frozen=True)
 class ExitHead:
-    """Weights of the exit head: ``gelu(x @ w1 + b1) @ w2 + b2`` -> 21 logits."""
+    """Weights of the exit head: ``gelu(x @ w1 + b1) @ w2 + b2`` -> 21 logits.
+
+    With a gate (``center``, ``whiten``, ``limit``) the head is trusted only near the
+    features it was fitted on: a window exits only where the squared Mahalanobis distance
+    ``|(x - center) @ whiten|^2`` is below ``limit``. A head reading a bag of word pieces
+    extrapolates with confidence to inputs unlike its training windows (a bare "No.", text
+    in another language), so there the model's layers decide.
+    """
 
     w1: np.ndarray  # [hidden, width]
     b1: np.ndarray  # [width]
     w2: np.ndarray  # [width, 21]
     b2: np.ndarray  # [21]
+    center: np.ndarray | None = None  # [hidden]
+    whiten: np.ndarray | None = None  # [hidden, hidden]
+    limit: float = float("inf")
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        """Squared distance of each row from the fitted features (0 without a gate)."""
+        if self.center is None or self.whiten is None:
+            return np.zeros(len(features), np.float32)
+        z = (features.astype(np.float32) - self.center) @ self.whiten
+        out: np.ndarray = (z * z).sum(axis=1)
+        return out
+
+    def with_gate(self, features: np.ndarray, quantile: float) -> ExitHead:
+        """This head gated to pass the ``quantile`` of ``features`` nearest their mean."""
+        x = features.astype(np.float64)
+        center = x.mean(axis=0)
+        # a small ridge: LayerNorm'd features leave some directions with ~no variance
+        cov = np.cov(x, rowvar=False) + 1e-6 * np.eye(x.shape[1])
+        values, vectors = np.linalg.eigh(cov)
+        whiten = (vectors / np.sqrt(values)).astype(np.float32)
+        gated = replace(self, center=center.astype(np.float32), whiten=whiten)
+        return replace(gated, limit=float(np.quantile(gated.distance(features), quantile)))
+
+    def inside(self, features: np.ndarray) -> np.ndarray:
+        """Row-wise: may the head's reading be taken at all (always, without a gate)?"""
+        if self.center is None:
+            return np.ones(len(features), bool)
+        out: np.ndarray = self.distance(features) < self.limit
+        return out
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """The head in numpy, as the graph computes it (for checks and simulation)."""
@@ -104,12 +177,29 @@ class ExitHead:
         return out
 
 
-def has_exit(model: onnx.ModelProto) -> bool:
-    return any(p.key == EXIT_METADATA for p in model.metadata_props)
+def exit_layers(model: onnx.ModelProto) -> list[int]:
+    """Where the graph's exits read from (``EMBEDDINGS`` or a layer index), from its metadata."""
+    keys = {p.key for p in model.metadata_props}
+    return sorted(layer for layer in (EMBEDDINGS, *range(12)) if _metadata_key(layer) in keys)
+
+
+def has_exit(model: onnx.ModelProto, layer: int | None = None) -> bool:
+    """Whether the graph has an exit at all (``layer`` None) or one at ``layer``."""
+    found = exit_layers(model)
+    return bool(found) if layer is None else layer in found
 
 
 def layer_output(model: onnx.ModelProto, layer: int = 0) -> str:
-    """Name of transformer layer ``layer``'s output (its last LayerNorm) in an exported graph."""
+    """Name of transformer layer ``layer``'s output (its last LayerNorm) in an exported graph;
+    ``EMBEDDINGS``: the embeddings' LayerNorm output, the first layer's input."""
+    if layer == EMBEDDINGS:
+        if not any(_EMBEDDINGS_OUTPUT in n.output for n in model.graph.node):
+            raise ExitGraphError(
+                f"no embeddings output ({_EMBEDDINGS_OUTPUT}): not a guardrail export"
+            )
+        if not any("/encoder/encoder/layer.0/" in n.name for n in model.graph.node):
+            raise ExitGraphError("no first layer after the embeddings: nothing to skip")
+        return _EMBEDDINGS_OUTPUT
     name = f"/encoder/encoder/layer.{layer}/output/LayerNorm/LayerNormalization_output_0"
     if not any(name in n.output for n in model.graph.node):
         raise ExitGraphError(f"no output of layer {layer} ({name}): not a guardrail export")
@@ -121,7 +211,8 @@ def layer_output(model: onnx.ModelProto, layer: int = 0) -> str:
 def _final_pooling(
     model: onnx.ModelProto,
 ) -> tuple[onnx.NodeProto, onnx.NodeProto, onnx.NodeProto]:
-    """The exporter's mean pooling ``ReduceSum(h * mask) / count``: its Mul, ReduceSum, Div."""
+    """The exporter's mean pooling ``ReduceSum(h * mask) / count``: its Mul, ReduceSum, Div
+    (in a graph with an exit, the exit's pooling: the same mask and count, outside the If)."""
     nodes = list(model.graph.node)
     producer = {o: nd for nd in nodes for o in nd.output}
     for nd in nodes:
@@ -134,30 +225,32 @@ def _final_pooling(
     raise ExitGraphError("no mean pooling (ReduceSum(h * mask) / count) found")
 
 
-def _pooling(model: onnx.ModelProto, layer_out: str) -> tuple[list[onnx.NodeProto], list[str]]:
-    """Mean over the attention mask of ``layer_out``, computed as the exporter's own pooling
-    is (same mask and count tensors, same ReduceSum): the nodes, and the tensors they need."""
+def _pooling(model: onnx.ModelProto, layer: int) -> tuple[list[onnx.NodeProto], list[str]]:
+    """Mean over the attention mask of ``layer``'s output, computed as the exporter's own
+    pooling is (same mask and count tensors, same ReduceSum): the nodes, and the tensors they
+    need."""
+    layer_out, p = layer_output(model, layer), _prefix(layer)
     mul, reduce, div = _final_pooling(model)
     mask, count = mul.input[1], div.input[1]
     n = helper.make_node
-    summed = n("ReduceSum", [_P + "masked", *reduce.input[1:]], [_P + "sum"])
+    summed = n("ReduceSum", [p + "masked", *reduce.input[1:]], [p + "sum"])
     summed.attribute.extend(reduce.attribute)
     pool = [
-        n("Mul", [layer_out, mask], [_P + "masked"]),
+        n("Mul", [layer_out, mask], [p + "masked"]),
         summed,
-        n("Div", [_P + "sum", count], [EXIT_FEATURES]),
+        n("Div", [p + "sum", count], [features_name(layer)]),
     ]
     return pool, [mask, count]
 
 
 def feature_model(model: onnx.ModelProto, layer: int = 0) -> onnx.ModelProto:
     """The graph with the pooled output of ``layer`` as one more output (for fitting a head)."""
-    pool, _ = _pooling(model, layer_output(model, layer))
+    pool, _ = _pooling(model, layer)
     out = onnx.ModelProto()
     out.CopyFrom(model)
     out.graph.node.extend(pool)
     out.graph.output.append(
-        helper.make_tensor_value_info(EXIT_FEATURES, TensorProto.FLOAT, ["batch", "hidden"])
+        helper.make_tensor_value_info(features_name(layer), TensorProto.FLOAT, ["batch", "hidden"])
     )
     return out
 
@@ -179,8 +272,11 @@ def add_exit(
     model: onnx.ModelProto, head: ExitHead, rule: ExitRule, layer: int = 0
 ) -> onnx.ModelProto:
     """Return a copy of ``model`` with the exit head after ``layer`` (module docstring)."""
-    if has_exit(model):
-        raise ExitGraphError("the graph has an early exit already")
+    present = exit_layers(model)
+    if layer in present:
+        raise ExitGraphError("the graph has an early exit there already")
+    if any(other < layer for other in present):
+        raise ExitGraphError("an exit can only go before the graph's exits (its If is outermost)")
     g = model.graph
     if [o.name for o in g.output] != [name for name, _, _ in _OUTPUTS]:
         raise ExitGraphError(f"unexpected outputs {[o.name for o in g.output]}")
@@ -188,7 +284,9 @@ def add_exit(
     if head.w2.shape[1] != 21:
         raise ExitGraphError(f"the head must give 21 logits, gives {head.w2.shape[1]}")
     nodes = list(g.node)
-    pool, needs = _pooling(model, hidden)
+    pool, needs = _pooling(model, layer)
+    features = features_name(layer)
+    p = _prefix(layer)
     # the mask and count of the pooling move out of the skipped part: both parts use them
     early = _ancestors(nodes, [hidden, *needs])
     outer = [nd for nd in nodes if nd.output[0] in early or nd.op_type == "Constant"]
@@ -196,10 +294,10 @@ def add_exit(
     inits: list[onnx.TensorProto] = []
 
     def f32(name: str, value: object) -> onnx.TensorProto:
-        return numpy_helper.from_array(np.asarray(value, np.float32), _P + name)
+        return numpy_helper.from_array(np.asarray(value, np.float32), p + name)
 
     def i64(name: str, value: list[int]) -> onnx.TensorProto:
-        return numpy_helper.from_array(np.array(value, np.int64), _P + name)
+        return numpy_helper.from_array(np.array(value, np.int64), p + name)
 
     inits += [
         f32("w1", head.w1),
@@ -219,9 +317,8 @@ def add_exit(
     for name, start, stop in _OUTPUTS:
         inits += [i64(name + "_start", [start]), i64(name + "_stop", [stop])]
     n = helper.make_node
-    p = _P
     mlp = [
-        n("MatMul", [EXIT_FEATURES, p + "w1"], [p + "h0"]),
+        n("MatMul", [features, p + "w1"], [p + "h0"]),
         n("Add", [p + "h0", p + "b1"], [p + "h1"]),
         # GELU written out (erf form, as BERT's): opset 17 has no Gelu operator
         n("Div", [p + "h1", p + "sqrt2"], [p + "g0"]),
@@ -240,6 +337,22 @@ def add_exit(
                 [p + name],
             )
         )
+    gate: list[onnx.NodeProto] | None = None
+    if head.center is not None and head.whiten is not None:
+        # distance - limit < 0 is needed as well: max() with the reading's margin
+        inits += [
+            f32("center", head.center),
+            f32("whiten", head.whiten),
+            f32("limit", head.limit),
+        ]
+        gate = [
+            n("Sub", [features, p + "center"], [p + "centered"]),
+            n("MatMul", [p + "centered", p + "whiten"], [p + "z"]),
+            n("Mul", [p + "z", p + "z"], [p + "z2"]),
+            n("ReduceSum", [p + "z2", p + "axis1"], [p + "distance"], keepdims=1),
+            n("Sub", [p + "distance", p + "limit"], [p + "distance_margin"]),
+            n("Max", [p + "read_margin", p + "distance_margin"], [p + "margin"]),
+        ]
     # A window is sure when min(refusal - lo, max(hi - full, cc - top category)) < 0, i.e.
     # refusal < lo, or full > hi and top category > cc; the run exits when every window is
     # sure: max over windows < 0. Few nodes on purpose: each costs a kernel call per run.
@@ -252,7 +365,12 @@ def add_exit(
         n("ReduceMax", [p + "category_p"], [p + "category_top"], axes=[1], keepdims=1),
         n("Sub", [p + "category_from", p + "category_top"], [p + "category_margin"]),
         n("Max", [p + "full_margin", p + "category_margin"], [p + "refusal_margin"]),
-        n("Min", [p + "ok_margin", p + "refusal_margin"], [p + "margin"]),
+        n(
+            "Min",
+            [p + "ok_margin", p + "refusal_margin"],
+            [p + "margin" if gate is None else p + "read_margin"],
+        ),
+        *([] if gate is None else gate),
         n("ReduceMax", [p + "margin"], [p + "worst"], keepdims=0),
         n("Less", [p + "worst", p + "zero"], [p + "sure"]),
     ]
@@ -294,7 +412,7 @@ def add_exit(
         out,
         {
             **{p.key: p.value for p in model.metadata_props},
-            EXIT_METADATA: json.dumps(rule.as_config()),
+            _metadata_key(layer): json.dumps(rule.as_config()),
         },
     )
     onnx.checker.check_model(out)
@@ -302,16 +420,23 @@ def add_exit(
 
 
 def check_exit(
-    original: Path, head: ExitHead, rule: ExitRule, trials: int = 200, seed: int = 0
+    original: Path,
+    head: ExitHead,
+    rule: ExitRule,
+    trials: int = 200,
+    seed: int = 0,
+    layer: int = 0,
 ) -> tuple[int, int]:
     """Check the exit graph against ``original`` on random padded batches; return (runs, exits).
 
-    Three graphs are built and compared: with a rule no window satisfies, every output must be
+    Graphs built and compared: with a rule no window satisfies, every output must be
     bit-identical to the original's (the remaining layers are untouched); with a rule every
-    window satisfies, the outputs must be the head's logits computed in numpy from the pooled
-    first-layer features (to 1e-4); with ``rule``, a run must exit exactly when
-    ``ExitRule.sure`` says so (runs within 1e-4 of a threshold are not judged). Raises
-    ExitGraphError on any mismatch.
+    window satisfies and no gate, the outputs must be the head's logits computed in numpy from
+    the pooled features (to 1e-4); with ``rule``, a run must exit exactly when
+    ``ExitRule.sure`` and the head's gate say so (runs within 1e-4 of a threshold are not
+    judged). A gated head is also built with its limit at the median distance of the random
+    batches, which are far from any training window, so that the gate itself is seen to both
+    pass and stop runs. Raises ExitGraphError on any mismatch.
     """
     import tempfile
 
@@ -319,32 +444,52 @@ def check_exit(
     from guardrail.training.graph_tidy import random_padded_feeds
 
     model = onnx.load(str(original))
-    rules = {
-        "never": ExitRule(compliance_below=-1.0, full_refusal_from=2.0, category_from=2.0),
-        "always": ExitRule(compliance_below=2.0),
-        "rule": rule,
-    }
+    bare = replace(head, center=None, whiten=None, limit=float("inf"))
+    always = ExitRule(compliance_below=2.0)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {"features": Path(tmp) / "features.onnx"}
-        onnx.save(feature_model(model), str(paths["features"]))
-        for name, r in rules.items():
-            paths[name] = Path(tmp) / f"{name}.onnx"
-            onnx.save(add_exit(model, head, r), str(paths[name]))
+        features_path = Path(tmp) / "features.onnx"
+        onnx.save(feature_model(model, layer), str(features_path))
+        read = make_session(features_path, 1).session
+        batches = [
+            (feeds, read.run([features_name(layer)], feeds)[0])
+            for feeds in random_padded_feeds(model, trials, seed, max_batch=2)
+        ]
+        graphs = {
+            "never": (
+                head,
+                ExitRule(compliance_below=-1.0, full_refusal_from=2.0, category_from=2.0),
+            ),
+            "always": (bare, always),
+            "rule": (head, rule),
+        }
+        if head.center is not None:
+            middle = float(np.median(np.concatenate([head.distance(f) for _, f in batches])))
+            graphs["gate"] = (replace(head, limit=middle), always)
+        runs = {}
+        for name, (h, r) in graphs.items():
+            path = Path(tmp) / f"{name}.onnx"
+            onnx.save(add_exit(model, h, r, layer), str(path))
+            runs[name] = make_session(path, 1).session.run
         base = make_session(original, 1).session
-        runs = {k: make_session(v, 1).session.run for k, v in paths.items()}
         exited = 0
-        for feeds in random_padded_feeds(model, trials, seed, max_batch=2):
+        for feeds, features in batches:
             want = base.run(None, feeds)
             if not _same(want, runs["never"](None, feeds)):
                 raise ExitGraphError("the path through the remaining layers changed the outputs")
-            logits = head.logits(runs["features"]([EXIT_FEATURES], feeds)[0])
+            logits = head.logits(features)
             for (_, a, b), y in zip(_OUTPUTS, runs["always"](None, feeds), strict=True):
                 if not np.allclose(logits[:, a:b], y, atol=1e-4):
                     raise ExitGraphError("the exit's logits differ from the head's")
+            if "gate" in graphs:
+                gated = graphs["gate"][0]
+                if not _near_limit(gated, features):
+                    inside = bool(gated.inside(features).all())
+                    if inside == _same(want, runs["gate"](None, feeds)):
+                        raise ExitGraphError(f"the gate let through={not inside} in the graph")
             verdict_p, category_p = _softmax(logits[:, 0:3]), _softmax(logits[:, 5:21])
-            if _near_threshold(rule, verdict_p, category_p):
+            if _near_threshold(rule, verdict_p, category_p) or _near_limit(head, features):
                 continue
-            sure = bool(rule.sure(verdict_p, category_p).all())
+            sure = bool((rule.sure(verdict_p, category_p) & head.inside(features)).all())
             took = not _same(want, runs["rule"](None, feeds))
             if sure != took:
                 raise ExitGraphError(f"exit taken={took} where the rule says {sure}")
@@ -365,16 +510,24 @@ def _near_threshold(rule: ExitRule, verdict_p: np.ndarray, category_p: np.ndarra
     return any(bool((np.abs(g) < 1e-4).any()) for g in gaps)
 
 
+def _near_limit(head: ExitHead, features: np.ndarray) -> bool:
+    """Is a row's distance within float noise of the gate's limit (so not judged)?"""
+    if head.center is None:
+        return False
+    return bool((np.abs(head.distance(features) - head.limit) < 1e-4 * head.limit).any())
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=1, keepdims=True))
     out: np.ndarray = e / e.sum(axis=1, keepdims=True)
     return out
 
 
-def exit_file(path: Path, head: ExitHead, rule: ExitRule) -> tuple[int, int]:
-    """Give the int8 model at ``path`` its exit in place, after ``check_exit`` passes."""
-    checked = check_exit(path, head, rule)
+def exit_file(path: Path, head: ExitHead, rule: ExitRule, layer: int = 0) -> tuple[int, int]:
+    """Give the int8 model at ``path`` its exit at ``layer`` in place, after ``check_exit``
+    passes."""
+    checked = check_exit(path, head, rule, layer=layer)
     tmp = path.with_name(path.name + ".exit")
-    onnx.save(add_exit(onnx.load(str(path)), head, rule), str(tmp))
+    onnx.save(add_exit(onnx.load(str(path)), head, rule, layer), str(tmp))
     tmp.replace(path)
     return checked
