@@ -43,10 +43,11 @@ def _valid_utf8(text: str) -> str:
 def _without_bert_normalizer(tokenizer: Tokenizer) -> tuple[Tokenizer | None, bool]:
     """A copy of ``tokenizer`` minus its BertNormalizer, and whether that lowercased; (None,
     False) when the normalizer is something else (no fast road then)."""
-    spec = json.loads(tokenizer.to_str()).get("normalizer")
+    serialized = tokenizer.to_str()
+    spec = json.loads(serialized).get("normalizer")
     if not isinstance(spec, dict) or spec.get("type") != "BertNormalizer":
         return None, False
-    bare = Tokenizer.from_str(tokenizer.to_str())
+    bare = Tokenizer.from_str(serialized)
     bare.normalizer = normalizers.Sequence([])
     return bare, bool(spec.get("lowercase", True))
 

@@ -114,7 +114,6 @@ class Windower:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # see the module docstring
         tokenizer.no_padding()
         tokenizer.no_truncation()
-        self._tokenizer = tokenizer
         self._encoder = Encoder(tokenizer)  # after the two calls above: it copies them
         # Learn the special tokens the post-processor wraps a sequence in ([CLS] ... [SEP]
         # for BERT, <s> ... </s> for RoBERTa) by comparing one encoding with and without them.

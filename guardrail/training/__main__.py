@@ -113,13 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage in ("early-exit", "all"):
         import onnx
 
+        from guardrail.model._files import MODEL_FILE
         from guardrail.training.card import exit_reports, refresh_exit_section
         from guardrail.training.early_exit import add_early_exit
-        from guardrail.training.exit_graph import EXIT_ORDER, has_exit
+        from guardrail.training.exit_graph import EXIT_ORDER, exit_layers
 
-        for layer in EXIT_ORDER:  # the exits the artifact lacks, innermost first
-            if has_exit(onnx.load(str(out / "refusal-classifier.int8.onnx")), layer):
-                continue
+        present = exit_layers(onnx.load(str(out / MODEL_FILE)))
+        for layer in (layer for layer in EXIT_ORDER if layer not in present):  # innermost first
             report = add_early_exit(out, run_dir, data.train, data.val, data.dev, spec, layer)
             print(json.dumps({k: report[k] for k in ("val", "dev", "dev_runtime")}, indent=1))
         if args.stage == "early-exit":

@@ -42,7 +42,6 @@ from guardrail.model._session import make_session
 from guardrail.training.card import write_sha256sums
 from guardrail.training.exit_graph import (
     EMBEDDINGS,
-    EXIT_ORDER,
     ExitHead,
     ExitRule,
     exit_file,
@@ -55,7 +54,7 @@ from guardrail.training.sources import Example
 from guardrail.training.train import training_windows
 from guardrail.training.windowing import WindowSpec, load_tokenizer, windows
 
-__all__ = ["EXIT_ORDER", "WIDTH", "add_early_exit", "fit_head", "report_name"]
+__all__ = ["GATE_QUANTILE", "WIDTH", "add_early_exit", "fit_head"]
 
 WIDTH = 64
 EPOCHS = 300
