@@ -73,8 +73,16 @@ def build_app(
         return _RssProbe(upstream)
     from guardrail import GuardrailMiddleware, RefusalClassifier
 
-    classifier = RefusalClassifier.load(model_dir=model_dir, threads=1)
     kwargs: dict[str, Any] = dict(options or {})
+    processes = int(kwargs.pop("classifier_processes", 0))
+    classifier: Any
+    if processes:
+        # Worker processes (the option's own path, with the model directory asked for).
+        from guardrail import ProcessClassifier
+
+        classifier = ProcessClassifier(model_dir, processes=processes, threads=1)
+    else:
+        classifier = RefusalClassifier.load(model_dir=model_dir, threads=1)
     if policy:
         kwargs["policy"] = policy
     return _RssProbe(GuardrailMiddleware(upstream, classifier=classifier, **kwargs))

@@ -4,8 +4,8 @@ Machine speed here drifts by tens of percent within an hour, so a change is only
 against the code before it *in the same run*: one unguarded server and one guarded server
 per tree (each with its own code and bundled model), all running at once, rounds
 interleaved. Per arm: throughput, p50 latency and time to first byte, and the server's CPU
-time per request from ``/proc`` (split into the event loop and the other threads, i.e. the
-inference pool).
+time per request from ``/proc`` (split into the event loop, the other threads, i.e. the
+inference pool, and child processes, i.e. inference worker processes).
 
     python -m benchmarks.ab_trees --tree /path/to/old/checkout --tree . [--kind json|sse]
         [--requests 2000] [--rounds 3] [--concurrency 32] [--options '{"stream_hold": "always"}']
@@ -38,15 +38,35 @@ __all__ = ["main", "thread_cpu"]
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _seconds(stat: str) -> float:
+    """User + system CPU seconds from a /proc stat line."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (inference worker processes)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                    found.append(int(entry))
+    return found
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of each thread of ``pid``: ``main`` and ``others``."""
-    out = {"main": 0.0, "others": 0.0}
+    """CPU seconds (user + system) of ``pid``'s threads, ``main`` and ``others``, and of its
+    child processes (``children``: inference worker processes; 0 with inference threads)."""
+    out = {"main": 0.0, "others": 0.0, "children": 0.0}
     for tid in os.listdir(f"/proc/{pid}/task"):
         with contextlib.suppress(FileNotFoundError):  # a thread that just ended
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            seconds = (int(fields[11]) + int(fields[12])) / _TICK
+            seconds = _seconds(Path(f"/proc/{pid}/task/{tid}/stat").read_text())
             out["main" if tid == str(pid) else "others"] += seconds
+    for child in _children(pid):
+        with contextlib.suppress(FileNotFoundError):
+            out["children"] += _seconds(Path(f"/proc/{child}/stat").read_text())
     return out
 
 
@@ -105,7 +125,8 @@ def _row(name: str, rounds: list[dict[str, Any]], base_rps: float) -> dict[str, 
     rps = statistics.median(r["throughput_rps"] for r in rounds)
     ttfb = [r["ttfb"]["p50_ms"] for r in rounds if r.get("ttfb")]
     cpu = {
-        k: statistics.median(r["cpu_ms_per_request"][k] for r in rounds) for k in ("main", "others")
+        k: statistics.median(r["cpu_ms_per_request"].get(k, 0.0) for r in rounds)
+        for k in ("main", "others", "children")
     }
     return {
         "arm": name,
@@ -113,7 +134,7 @@ def _row(name: str, rounds: list[dict[str, Any]], base_rps: float) -> dict[str, 
         "ratio_to_unguarded": rps / base_rps,
         "p50_ms": statistics.median(r["latency"]["p50_ms"] for r in rounds),
         "ttfb_p50_ms": statistics.median(ttfb) if ttfb else None,
-        "cpu_ms_per_request": {**cpu, "total": cpu["main"] + cpu["others"]},
+        "cpu_ms_per_request": {**cpu, "total": sum(cpu.values())},
         "failed": sum(r["failed"] for r in rounds),
         "skipped": sum(sum(r["log"]["skipped"].values()) for r in rounds if "log" in r),
         "logged": sum(r["log"]["log_lines"] for r in rounds if "log" in r),
@@ -178,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.kind} {row['arm']:>30}: {row['throughput_rps']:7.1f} rps "
             f"ratio {row['ratio_to_unguarded']:.3f}  p50 {row['p50_ms']:6.1f} ms  ttfb p50 {ttfb}  "
             f"cpu/req {cpu['total']:.2f} ms (event loop {cpu['main']:.2f}, other threads "
-            f"{cpu['others']:.2f})  failed {row['failed']}"
+            f"{cpu['others']:.2f}, child processes {cpu['children']:.2f})  failed {row['failed']}"
             + (f"  skipped {row['skipped']} of {row['logged']}" if row["logged"] else "")
         )
     return 0

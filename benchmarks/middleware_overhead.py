@@ -181,6 +181,7 @@ def _over_http(
     model_dir: Path | None,
     sequential: int,
     client: str,
+    options: dict[str, Any],
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         log, held_log = Path(tmp) / "guarded.log", Path(tmp) / "held.log"
@@ -188,7 +189,9 @@ def _over_http(
         held_log.touch()
         with (
             start_server("unguarded", delay_s=delay) as plain,
-            start_server("guarded", delay_s=delay, model_dir=model_dir, log_file=log) as guarded,
+            start_server(
+                "guarded", delay_s=delay, model_dir=model_dir, log_file=log, options=options
+            ) as guarded,
             # Every stream held back, as under a policy that could act on every request
             # (the monitor-only default lets streams through unheld).
             start_server(
@@ -196,7 +199,7 @@ def _over_http(
                 delay_s=delay,
                 model_dir=model_dir,
                 log_file=held_log,
-                options={"stream_hold": "always"},
+                options={**options, "stream_hold": "always"},
             ) as held,
         ):
             urls = {"unguarded": plain.url, "guarded": guarded.url}
@@ -222,7 +225,12 @@ def _over_http(
 
 
 def _paced(
-    picks: list[int], delay: float, chunk_delay: float, model_dir: Path | None, client: str
+    picks: list[int],
+    delay: float,
+    chunk_delay: float,
+    model_dir: Path | None,
+    client: str,
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Added time to first byte when the upstream writes its stream at an LLM's pace: held
     back by the model's first window (the default rule) and by the first sentence, and
@@ -230,11 +238,14 @@ def _paced(
     out: dict[str, Any] = {"chunk_delay_s": chunk_delay, "chunk_chars": 24, "clients": 8}
     with start_server("unguarded", delay_s=delay, chunk_delay_s=chunk_delay) as plain:
         for rule in ("model", "sentence", "unheld"):
-            options = (
-                {"stream_hold": "auto"}
-                if rule == "unheld"
-                else {"stream_window_rule": rule, "stream_hold": "always"}
-            )
+            options = {
+                **extra,
+                **(
+                    {"stream_hold": "auto"}
+                    if rule == "unheld"
+                    else {"stream_window_rule": rule, "stream_hold": "always"}
+                ),
+            }
             with start_server(
                 "guarded",
                 delay_s=delay,
@@ -270,7 +281,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="raw",
         help="load generator over HTTP (raw: light asyncio sockets; httpx: the httpx client)",
     )
+    parser.add_argument(
+        "--options",
+        type=json.loads,
+        default={},
+        help="GuardrailMiddleware options (JSON) for every guarded server over HTTP, e.g. "
+        "'{\"classifier_processes\": 2}'",
+    )
     args = parser.parse_args(argv)
+    if not isinstance(args.options, dict):
+        parser.error("--options must be a JSON object")
 
     picks = picks_for(args.requests)
     payload: dict[str, Any] = {
@@ -280,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "upstream_delay_s": args.delay,
         "policy": "bundled default (monitor only)",
         "http_client": args.client,
+        "options": args.options,
     }
     # Over HTTP first: the in-process phase loads a model, a policy watcher and tens of
     # thousands of objects into this process, which is also the HTTP load generator.
@@ -291,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.model_dir,
         args.sequential,
         args.client,
+        args.options,
     )
     if args.paced_chunk_delay > 0:
         payload["paced_streams"] = _paced(
@@ -299,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.paced_chunk_delay,
             args.model_dir,
             args.client,
+            args.options,
         )
     if not args.skip_in_process:
         payload["in_process"] = asyncio.run(

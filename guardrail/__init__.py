@@ -14,7 +14,7 @@ from guardrail.errors import ConfigError, GuardrailError, ModelLoadError, Policy
 
 if TYPE_CHECKING:
     from guardrail.middleware import GuardrailMiddleware, GuardrailOptions
-    from guardrail.model import RefusalClassifier
+    from guardrail.model import ProcessClassifier, RefusalClassifier
     from guardrail.observability import metrics_app
     from guardrail.policy import Policy, load_policy
 
@@ -28,6 +28,7 @@ __all__ = [
     "ModelLoadError",
     "Policy",
     "PolicyError",
+    "ProcessClassifier",
     "RefusalClassifier",
     "load_policy",
     "metrics_app",
@@ -36,6 +37,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
+    "ProcessClassifier": "guardrail.model",
     "RefusalClassifier": "guardrail.model",
     "GuardrailMiddleware": "guardrail.middleware",
     "GuardrailOptions": "guardrail.middleware",

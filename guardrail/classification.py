@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from guardrail.taxonomy import Category, Kind, Verdict
 
-__all__ = ["Classification", "Classifier", "WindowPrefixer"]
+__all__ = ["Classification", "Classifier", "StreamReader", "StreamReading", "WindowPrefixer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +55,25 @@ class WindowPrefixer(Protocol):
     """
 
     def window_prefix(self, text: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReading:
+    """A finished stream read and classified: why it could not be read (``skipped``, None
+    when it could), its text per choice, and one Classification per text."""
+
+    skipped: str | None
+    texts: tuple[str, ...]
+    classifications: tuple[Classification, ...]
+
+
+@runtime_checkable
+class StreamReader(Protocol):
+    """A classifier that reads a finished SSE stream itself (elsewhere than the event loop).
+
+    ``classify_stream(adapter, raw)`` parses ``raw`` (the stream's bytes) with the built-in
+    adapter named ``adapter`` and classifies its texts; the middleware hands it the streams
+    it classifies only after their last byte. Must be thread-safe.
+    """
+
+    def classify_stream(self, adapter: str, raw: bytes) -> StreamReading: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from benchmarks.middleware_overhead import log_summary
@@ -49,6 +50,24 @@ def test_ab_trees_reads_cpu_time_per_thread_of_a_process() -> None:
     after = thread_cpu(os.getpid())
     done.set()
     worker.join()
-    assert set(after) == {"main", "others"}
+    assert set(after) == {"main", "others", "children"}
     assert after["others"] - before["others"] >= 0.2
     assert after["main"] >= before["main"]
+
+
+def test_ab_trees_counts_the_cpu_time_of_child_processes() -> None:
+    """CPU spent by a child process (an inference worker) is counted as ``children``."""
+    import subprocess
+    import sys
+
+    from benchmarks.ab_trees import thread_cpu
+
+    code = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    child = subprocess.Popen([sys.executable, "-c", code + "input()"], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while thread_cpu(os.getpid())["children"] < 0.25:
+            assert time.monotonic() < deadline, "the child's CPU time was never counted"
+            time.sleep(0.05)
+    finally:
+        child.communicate(b"\n", timeout=20)

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_middleware_doubles import (
     ANSWER,
     JSON,
@@ -287,3 +289,54 @@ def test_sse_parser_is_indifferent_to_chunk_boundaries(cut: int) -> None:
     split = parser.feed(raw[:cut]) + parser.feed(raw[cut:], final=True)
     assert split == whole
     assert [(e.event, e.data) for e in whole] == [("a", '{"x": "é"}'), (None, "1\n2")]
+
+
+def _reference_events(raw: bytes) -> list[tuple[str | None, str]]:
+    """The SSE rules applied line by line to the whole stream at once (the specification)."""
+    text = raw.decode().replace("\r\n", "\n").replace("\r", "\n")
+    events: list[tuple[str | None, str]] = []
+    name: str | None = None
+    data: list[str] = []
+    for line in [*text.split("\n"), ""]:
+        if not line:
+            if data:
+                events.append((name, "\n".join(data)))
+            name, data = None, []
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                name = value
+    return events
+
+
+_SSE_LINE = st.one_of(
+    st.from_regex(r"data: [a-z{}\":é ]{0,12}", fullmatch=True),
+    st.from_regex(r"data:[a-z]{0,5}", fullmatch=True),
+    st.from_regex(r"event: [a-z_]{1,8}", fullmatch=True),
+    st.just(": keep-alive"),
+    st.just(""),
+)
+
+
+@given(
+    lines=st.lists(_SSE_LINE, max_size=24),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_sse_parser_matches_the_line_rules_for_any_stream_and_split(
+    lines: list[str], newline: str, cuts: list[int]
+) -> None:
+    """Whole single-line events and line-by-line events give what the SSE rules give,
+    wherever the chunks are cut (the parser's fast path must not change any event)."""
+    raw = (newline.join(lines) + newline).encode()
+    parser = SseParser()
+    events = []
+    at = 0
+    for cut in sorted(c for c in cuts if c <= len(raw)):
+        events += parser.feed(raw[at:cut])
+        at = cut
+    events += parser.feed(raw[at:], final=True)
+    assert [(e.event, e.data) for e in events] == _reference_events(raw)

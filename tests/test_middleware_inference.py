@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import anyio
 import pytest
 from test_middleware_doubles import ANSWER, REFUSAL, FakeClassifier
 
+from guardrail.classification import Classification
 from guardrail.middleware._inference import InferencePool
 
 
@@ -134,4 +136,60 @@ async def test_background_work_goes_first_once_it_waited_half_its_deadline() -> 
         await anyio.sleep(0.01)
         group.start_soon(pool.classify, ["urgent"], 5)
     assert classifier.batches == [["busy"], ["late"], ["urgent"]]
+    pool.close()
+
+
+class _Overlap(FakeClassifier):
+    """Counts how many calls run at once, per kind of text ("bg" or not)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.running: dict[bool, int] = {True: 0, False: 0}
+        self.most: dict[bool, int] = {True: 0, False: 0}
+        self.beside_background: list[str] = []  # urgent texts that started during background
+
+    def classify_batch(self, texts: Sequence[str]) -> list[Classification]:
+        kind = texts[0].startswith("bg")
+        with self._lock:
+            self.running[kind] += 1
+            self.most[kind] = max(self.most[kind], self.running[kind])
+            if not kind and self.running[True]:
+                self.beside_background.append(texts[0])
+        try:
+            return super().classify_batch(texts)
+        finally:
+            with self._lock:
+                self.running[kind] -= 1
+
+
+@pytest.mark.anyio
+async def test_background_work_runs_on_at_most_half_the_workers() -> None:
+    """With 2 workers, background work runs one call at a time and all of it is done, while
+    work a client waits for still gets the other worker at once."""
+    classifier = _Overlap(delay=0.03)
+    pool = InferencePool(classifier, max_concurrency=2, max_batch=1)
+    async with anyio.create_task_group() as group:
+        for i in range(6):
+            group.start_soon(lambda i=i: pool.classify([f"bg {i}"], 5, background=True))
+        await anyio.sleep(0.01)
+        group.start_soon(pool.classify, ["now"], 5)
+    assert classifier.most == {True: 1, False: 1}
+    assert sorted(b[0] for b in classifier.batches if b[0].startswith("bg")) == [
+        f"bg {i}" for i in range(6)
+    ]
+    assert classifier.beside_background == ["now"]  # it did not wait for the background
+    pool.close()
+
+
+@pytest.mark.anyio
+async def test_late_background_work_may_use_every_worker() -> None:
+    """Background work past half its deadline is not held to its share of the workers."""
+    classifier = _Overlap(delay=0.12)
+    pool = InferencePool(classifier, max_concurrency=2, max_batch=1)
+    async with anyio.create_task_group() as group:
+        for i in range(3):
+            group.start_soon(lambda i=i: pool.classify([f"bg {i}"], 0.2, background=True))
+        await anyio.sleep(0.11)  # all three are late (past 0.1 s) once the first call ends
+        group.start_soon(pool.classify, ["now"], 5)  # a second worker starts and takes them
+    assert classifier.most[True] == 2
     pool.close()

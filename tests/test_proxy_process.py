@@ -50,7 +50,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _serve(upstream: str, log: Path) -> Server:
+def _serve(upstream: str, log: Path, *extra: str) -> Server:
     require_bundled_model()
     argv = [
         "-m",
@@ -66,6 +66,7 @@ def _serve(upstream: str, log: Path) -> Server:
         "warning",
         "--connect-timeout",
         "2",
+        *extra,
     ]
     return Server(argv, {"GUARDRAIL_CONTEXT_SECRET": SECRET}, log)
 
@@ -170,5 +171,44 @@ def test_unreachable_upstream_gives_502_but_stays_ready(tmp_path: Path) -> None:
         assert response.json()["error"]["code"] == "upstream_unreachable"
         assert httpx.get(base + "/readyz", timeout=10).status_code == 200
         assert server.terminate() == 0
+    finally:
+        server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_worker_processes_classify_and_stop_with_the_proxy(upstream: str, tmp_path: Path) -> None:
+    """`serve --classifier-processes 2`: two worker processes classify the guarded answers,
+    the server is ready through them, and they are gone after SIGTERM."""
+    server = _serve(upstream, tmp_path / "serve.log", "--classifier-processes", "2")
+    try:
+        base = _url(server)
+        workers = [
+            pid
+            for pid in _children(server.proc.pid)
+            if "guardrail.model._worker" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(workers) == 2
+        with httpx.Client(timeout=30) as client:
+            assert client.get(base + "/readyz").status_code == 200
+            answer = client.post(base + CHAT, json=COMPLIANT)
+            assert answer.headers["x-guardrail-verdict"] == "compliance"
+        assert server.terminate() == 0, server.stderr()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "worker processes outlived the server"
+            time.sleep(0.1)
     finally:
         server.stop()

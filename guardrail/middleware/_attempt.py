@@ -61,6 +61,9 @@ class Attempt:
         self.overflowed = False  # a released stream grew past max_response_bytes
         self.broken = False  # the stream collector raised: the stream is not read further
         self.was_stream = False
+        # An unheld stream kept raw for a classifier that reads streams itself (see
+        # _stream_text): the event loop does not parse it at all.
+        self.deferred = False
         self.seconds_in_send = 0.0
         self._body: bytes | None = None
         self._unread: list[bytes] = []  # released stream bytes not parsed yet
@@ -104,6 +107,8 @@ class Attempt:
                     return
                 self._unread.append(chunk)
                 self._unread_bytes += len(chunk)
+                if self.deferred:
+                    return  # the classifier reads the whole stream once it has ended
                 if self.body_complete or self._unread_bytes >= _READ_BATCH_BYTES:
                     unread, self._unread, self._unread_bytes = self._unread, [], 0
                     self._collect(b"".join(unread), final=self.body_complete)
@@ -148,6 +153,7 @@ class Attempt:
                 self.collector, self.parser, self.mode = collector, SseParser(), Mode.HOLD
                 self.was_stream = True
                 if not self.exchange.holds_streams():
+                    self.deferred = self.exchange.defers_reading()
                     await self.exchange.release_unheld(self)
         elif adapter.accepts(media):
             self.mode = Mode.BUFFER
@@ -219,6 +225,10 @@ class Attempt:
             # A collector bug must not cost the client its answer: stop reading the stream.
             _log.exception("guardrail stream collector failed; the stream passes unread")
             self.broken = True
+
+    def raw(self) -> bytes:
+        """A deferred stream's bytes as the app sent them (up to ``max_response_bytes``)."""
+        return b"".join(self._unread)
 
     def unreadable(self) -> SkipReason | None:
         """Why a stream forwarded unheld cannot be classified now that it ended (None: it can)."""

@@ -30,6 +30,7 @@ from guardrail.middleware._request import (
     scope_with_body_length,
 )
 from guardrail.middleware._responder import Responder
+from guardrail.middleware._stream_text import builtin_name
 from guardrail.middleware.adapters import Rendered
 from guardrail.outcome import Recorder, SkipReason
 from guardrail.policy_api import ActingScope, Decision, PolicyLike, PolicyProvider
@@ -166,6 +167,10 @@ class Exchange(Responder):
         if self._hold_streams is None:
             self._hold_streams = self._ask_may_act()
         return self._hold_streams
+
+    def defers_reading(self) -> bool:
+        """An unheld stream is read by the classifier (off the event loop) when it can."""
+        return self.services.pool.reads_streams and builtin_name(self.route.adapter) is not None
 
     def _ask_may_act(self) -> bool:
         assert self.policy is not None and self.ctx is not None
@@ -382,6 +387,9 @@ class Exchange(Responder):
                 return
         if attempt.collector is None:
             return
+        if attempt.deferred:
+            await self._read_released_stream(attempt)
+            return
         texts = attempt.texts()
         if not texts or (texts == self.window_texts and self.classification is not None):
             return
@@ -398,6 +406,22 @@ class Exchange(Responder):
             # The finished text went unread: the window's verdict stays, and the skip is
             # counted so that a classifier falling behind shows on the dashboards.
             self.skipped = result.skipped
+
+    async def _read_released_stream(self, attempt: Attempt) -> None:
+        """A deferred stream: the classifier parses and classifies it (never held back)."""
+        name = builtin_name(self.route.adapter)
+        assert name is not None
+        result = await self.services.pool.classify_stream(
+            name, attempt.raw(), self.options.classify_timeout
+        )
+        self.classifier_seconds += result.seconds
+        if result.skipped is not None:
+            self.skipped = result.skipped
+        elif result.classifications:  # none: no text to read (a tool call)
+            worst = _worst(result.classifications)
+            self.classification = result.classifications[worst]
+            self.response_text = result.texts[worst]
+            self._decide_after_the_fact()
 
     def _decide_after_the_fact(self) -> None:
         """An unheld stream's decision, for the record: it passed, whatever the policy says.

@@ -17,6 +17,13 @@ Without the promotion, background work starved under sustained load and ran out 
 deadline (the finished streams kept only their window's verdict), which bought throughput
 by not doing the work; with it, all of it is done and a burst still goes to waiting clients
 first.
+
+Background work also runs on at most half of the workers at once (at least one), unless it
+is late: nobody waits for it, and each worker running it competes for the cores with the
+event loop that is writing streams out. On 2 cores with 2 worker processes, unheld streams
+at 32 clients went from 0.735x to 0.811x of the unguarded throughput with one worker's
+worth of background work (benchmarks/RESULTS.md); work a client waits for may still use
+every worker.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from guardrail.classification import Classification, Classifier
+from guardrail.classification import Classification, Classifier, StreamReader, StreamReading
 from guardrail.outcome import SkipReason
 
 __all__ = ["InferencePool", "InferenceResult"]
@@ -46,23 +53,31 @@ _PROMOTE_AFTER = 0.5
 
 @dataclass(frozen=True, slots=True)
 class InferenceResult:
-    """Classifications of the texts asked for, or why there are none, and the time it took."""
+    """Classifications of the texts asked for, or why there are none, and the time it took.
+
+    ``texts``: for a stream read by the classifier (``classify_stream``), the texts it found.
+    """
 
     classifications: tuple[Classification, ...]
     skipped: SkipReason | None
     seconds: float
+    texts: tuple[str, ...] = ()
+
+
+_Answer = list[Classification] | StreamReading
 
 
 @dataclass(slots=True)
 class _Job:
     texts: Sequence[str]
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[list[Classification]]
+    future: asyncio.Future[_Answer]
     background: bool = False
     promote_at: float = 0.0  # background only: perf_counter time it goes ahead of the rest
+    stream: tuple[str, bytes] | None = None  # (adapter, raw bytes) for classify_stream
 
 
-def _settle(job: _Job, result: list[Classification] | BaseException) -> None:
+def _settle(job: _Job, result: _Answer | BaseException) -> None:
     # Runs on the job's event loop; the waiter may have timed out and cancelled meanwhile.
     if job.future.done():
         return
@@ -72,7 +87,16 @@ def _settle(job: _Job, result: list[Classification] | BaseException) -> None:
         job.future.set_result(result)
 
 
-def _deliver(job: _Job, result: list[Classification] | BaseException) -> None:
+def _read_skip(reason: str | None) -> SkipReason | None:
+    """A stream reader's reason as a skip reason; one the outcome does not know is an error."""
+    if reason is None:
+        return None
+    if reason == "unsupported":
+        return "unsupported"
+    return "too_large" if reason == "too_large" else "error"
+
+
+def _deliver(job: _Job, result: _Answer | BaseException) -> None:
     # A closed event loop raises RuntimeError: its waiter is gone, nobody needs the result.
     with contextlib.suppress(RuntimeError):
         job.loop.call_soon_threadsafe(_settle, job, result)
@@ -98,6 +122,8 @@ class InferencePool:
         self._urgent: deque[_Job] = deque()
         self._background: deque[_Job] = deque()
         self._workers = 0
+        self._background_running = 0  # workers busy with background work right now
+        self._background_cap = max(1, self._max_concurrency // 2)
 
     async def classify(
         self, texts: Sequence[str], timeout: float, *, background: bool = False
@@ -107,18 +133,39 @@ class InferencePool:
         ``background`` work waits while other work is queued, until it has waited half of
         ``timeout`` (see the module docstring).
         """
+        return await self._run(texts, None, timeout, background)
+
+    @property
+    def reads_streams(self) -> bool:
+        """Whether the classifier reads raw streams itself (``classify_stream``)."""
+        return isinstance(self._classifier, StreamReader)
+
+    async def classify_stream(self, adapter: str, raw: bytes, timeout: float) -> InferenceResult:
+        """Background work: the classifier reads a finished stream and classifies its texts.
+
+        ``skipped`` is also the classifier's reason when it could not read the stream.
+        """
+        return await self._run((), (adapter, raw), timeout, True)
+
+    async def _run(
+        self,
+        texts: Sequence[str],
+        stream: tuple[str, bytes] | None,
+        timeout: float,
+        background: bool,
+    ) -> InferenceResult:
         started = time.perf_counter()
         if self._pid != os.getpid():
             self._start()
         try:
-            job = self._submit(texts, background, started + _PROMOTE_AFTER * timeout)
+            job = self._submit(texts, background, started + _PROMOTE_AFTER * timeout, stream)
         except RuntimeError:
             # No asyncio loop (trio) or a closed pool: nothing classifies, the answer passes.
             _log.exception("guardrail could not queue a classification")
             return InferenceResult((), "error", time.perf_counter() - started)
         try:
             async with asyncio.timeout(timeout):
-                results = await job.future
+                answer = await job.future
         except TimeoutError:
             # The job may still be queued: a cancelled future is skipped by the worker.
             job.future.cancel()
@@ -126,15 +173,32 @@ class InferencePool:
         except Exception:
             _log.exception("guardrail classifier failed; the response passes unclassified")
             return InferenceResult((), "error", time.perf_counter() - started)
-        return InferenceResult(tuple(results), None, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        if isinstance(answer, StreamReading):
+            return InferenceResult(
+                answer.classifications, _read_skip(answer.skipped), seconds, answer.texts
+            )
+        return InferenceResult(tuple(answer), None, seconds)
 
-    def _submit(self, texts: Sequence[str], background: bool, promote_at: float) -> _Job:
+    def _submit(
+        self,
+        texts: Sequence[str],
+        background: bool,
+        promote_at: float,
+        stream: tuple[str, bytes] | None = None,
+    ) -> _Job:
         loop = asyncio.get_running_loop()
-        job = _Job(texts, loop, loop.create_future(), background, promote_at)
+        job = _Job(texts, loop, loop.create_future(), background, promote_at, stream)
         queue = self._background if background else self._urgent
         with self._lock:
             queue.append(job)
-            spawn = self._workers < self._max_concurrency
+            # Background work beyond its share of workers waits for a running one to take it,
+            # unless that one has fallen behind (the oldest job is late): then another joins.
+            spawn = self._workers < self._max_concurrency and (
+                not background
+                or self._background_running < self._background_cap
+                or self._background[0].promote_at <= time.perf_counter()
+            )
             if spawn:
                 self._workers += 1
         if spawn:
@@ -147,30 +211,48 @@ class InferencePool:
                 raise
         return job
 
-    def _take(self) -> list[_Job]:
+    def _take(self, done: list[_Job]) -> list[_Job]:
+        """The next batch for a worker that just finished ``done``; [] lets the worker end."""
         with self._lock:
+            if done and done[0].background:
+                self._background_running -= 1
             jobs: list[_Job] = []
             count = 0
-            order = (self._urgent, self._background)
-            late = self._background and self._background[0].promote_at <= time.perf_counter()
-            for queue in reversed(order) if late else order:
+            late = bool(self._background) and self._background[0].promote_at <= time.perf_counter()
+            if late:
+                order: tuple[deque[_Job], ...] = (self._background, self._urgent)
+            elif self._background_running < self._background_cap:
+                order = (self._urgent, self._background)
+            else:
+                # Enough workers run background work; this one takes only urgent work.
+                order = (self._urgent,)
+            for queue in order:
                 while queue:
                     job = queue[0]
                     if job.future.cancelled():
                         queue.popleft()
                         continue
-                    if jobs and count + len(job.texts) > self._max_batch:
-                        break
+                    if jobs and (
+                        count + len(job.texts) > self._max_batch or job.stream or jobs[0].stream
+                    ):
+                        break  # a stream is read alone
                     jobs.append(queue.popleft())
                     count += len(job.texts)
                 if jobs:
                     break  # a batch is all urgent or all background work
             if not jobs:
                 self._workers -= 1
+            elif jobs[0].background:
+                self._background_running += 1
             return jobs
 
     def _work(self) -> None:
-        while jobs := self._take():
+        jobs = self._take([])
+        while jobs:
+            if jobs[0].stream is not None:
+                self._read(jobs[0], jobs[0].stream)
+                jobs = self._take(jobs)
+                continue
             texts = [t for job in jobs for t in job.texts]
             try:
                 flat = self._classifier.classify_batch(texts)
@@ -181,11 +263,28 @@ class InferencePool:
             except Exception as exc:  # handed to every waiter, which reports skip "error"
                 for job in jobs:
                     _deliver(job, exc)
-                continue
-            at = 0
-            for job in jobs:
-                _deliver(job, list(flat[at : at + len(job.texts)]))
-                at += len(job.texts)
+            else:
+                at = 0
+                for job in jobs:
+                    _deliver(job, list(flat[at : at + len(job.texts)]))
+                    at += len(job.texts)
+            jobs = self._take(jobs)
+
+    def _read(self, job: _Job, stream: tuple[str, bytes]) -> None:
+        reader = self._classifier
+        try:
+            if not isinstance(reader, StreamReader):
+                raise RuntimeError("the classifier does not read streams (classify_stream)")
+            reading = reader.classify_stream(*stream)
+            if not isinstance(reading, StreamReading) or len(reading.classifications) not in (
+                0,
+                len(reading.texts),
+            ):
+                raise RuntimeError("classify_stream returned no StreamReading for its texts")
+        except Exception as exc:  # handed to the waiter, which reports skip "error"
+            _deliver(job, exc)
+            return
+        _deliver(job, reading)
 
     def close(self) -> None:
         """Stop the worker threads once queued work is done."""

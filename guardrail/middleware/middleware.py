@@ -56,7 +56,13 @@ def _policy_provider(source: PolicySource, recorder: Recorder) -> PolicyProvider
     return provider
 
 
-def _classifier(classifier: Classifier | None) -> Classifier:
+def _classifier(classifier: Classifier | None, processes: int) -> Classifier:
+    if processes and classifier is not None:
+        raise ConfigError(
+            "classifier_processes runs the bundled model in worker processes; with a "
+            "classifier of your own leave it at 0 (pass a ProcessClassifier for a model "
+            "directory of your own)"
+        )
     if classifier is not None:
         if not isinstance(classifier, Classifier):
             raise ConfigError(
@@ -64,9 +70,11 @@ def _classifier(classifier: Classifier | None) -> Classifier:
                 f"got {type(classifier).__name__}"
             )
         return classifier
-    from guardrail.model import RefusalClassifier
+    from guardrail.model import ProcessClassifier, RefusalClassifier
 
     try:
+        if processes:
+            return ProcessClassifier(processes=processes)
         return RefusalClassifier.load()
     except GuardrailError:
         raise
@@ -136,7 +144,7 @@ class GuardrailMiddleware:
         self.app = app
         self.options = resolved
         self._routes = RouteTable(resolved.routes)
-        chosen = _classifier(classifier)
+        chosen = _classifier(classifier, resolved.classifier_processes)
         pool = InferencePool(
             chosen,
             max_concurrency=resolved.max_concurrency,

@@ -80,7 +80,10 @@ class GuardrailOptions:
     unclassified (skip reason ``too_large``). ``classify_timeout`` (seconds) is the
     deadline of each classification, queueing included (skip reason ``timeout``);
     ``max_concurrency`` classifier threads serve all requests, batching up to
-    ``max_batch_texts`` texts per call (default 1: no micro-batching, see the field).
+    ``max_batch_texts`` texts per call (default 1: no micro-batching, see the field);
+    ``classifier_processes`` N > 0 runs the bundled model in N worker processes instead
+    (``classifier`` must then be None; the threads only wait for the workers, so keep
+    ``max_concurrency`` at N or more).
     ``models`` is the model-name label allow-list handed to the default recorder;
     ``log_content`` puts excerpts of ``excerpt_chars`` characters into outcomes.
     ``block_message`` is the text of a block (or replace) decision that brings none;
@@ -102,6 +105,10 @@ class GuardrailOptions:
     # batch on one thread while the other workers idled: 325 vs 400 guarded JSON responses/s
     # at 32 clients (benchmarks/RESULTS.md). Raise it for a classifier whose batches pay.
     max_batch_texts: int = 1
+    # 0: the classifier runs on threads of this process. N: the bundled model runs in N
+    # worker processes (guardrail.model.processes), so that classifying does not hold this
+    # interpreter's lock that the event loop needs; the middleware then loads no model itself.
+    classifier_processes: int = 0
     models: tuple[str, ...] = ()
     log_content: bool = False
     excerpt_chars: int = 200
@@ -122,6 +129,11 @@ class GuardrailOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
+        processes = self.classifier_processes
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 0:
+            problems.append(
+                f"classifier_processes must be 0 (threads) or a positive integer, got {processes!r}"
+            )
         if not problems and self.stream_window_min_chars > self.stream_window_max_chars:
             problems.append(
                 f"stream_window_min_chars ({self.stream_window_min_chars}) must not exceed "

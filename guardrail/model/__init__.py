@@ -7,6 +7,14 @@
 
 from guardrail.model.classifier import DEFAULT_BATCH_WINDOWS, RefusalClassifier
 from guardrail.model.config import ModelConfig
+from guardrail.model.processes import ProcessClassifier, WorkerError
 from guardrail.model.windowing import TextWindows
 
-__all__ = ["DEFAULT_BATCH_WINDOWS", "ModelConfig", "RefusalClassifier", "TextWindows"]
+__all__ = [
+    "DEFAULT_BATCH_WINDOWS",
+    "ModelConfig",
+    "ProcessClassifier",
+    "RefusalClassifier",
+    "TextWindows",
+    "WorkerError",
+]
