@@ -288,6 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="GuardrailMiddleware options (JSON) for every guarded server over HTTP, e.g. "
         "'{\"classifier_processes\": 2}'",
     )
+    parser.add_argument(
+        "--name",
+        default="middleware_overhead",
+        help="result file name (benchmarks/results/NAME.json), e.g. for a run with --options",
+    )
     args = parser.parse_args(argv)
     if not isinstance(args.options, dict):
         parser.error("--options must be a JSON object")
@@ -327,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload["in_process"] = asyncio.run(
             _in_process(picks, args.concurrency, args.rounds, args.delay, args.model_dir)
         )
-    path = write_result("middleware_overhead", payload)
+    path = write_result(args.name, payload)
     paced = payload.get("paced_streams")
     if paced:
         for rule in ("model", "sentence", "unheld"):

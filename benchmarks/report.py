@@ -78,7 +78,9 @@ _KIND_LABELS = {
 def _overhead(d: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     http = d["http"]
-    c = d["concurrency"]
+    options = d.get("options") or {}
+    # A run with middleware options (e.g. worker processes) says so in every figure's name.
+    c = f"{d['concurrency']}" + (f", options {json.dumps(options)}" if options else "")
     for kind in ("json", "sse", "sse_held"):
         if kind not in http:
             continue  # results written before the phase existed
@@ -289,6 +291,8 @@ def _breakdown(d: dict[str, Any]) -> list[Row]:
 _SECTIONS: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
     ("classifier_latency", _latency),
     ("middleware_overhead", _overhead),
+    # The same benchmark with the inference in worker processes (--options), when it was run.
+    ("middleware_overhead_processes", _overhead),
     ("model_breakdown", _breakdown),
     ("scaling", _scaling),
     ("memory", _memory),
@@ -367,6 +371,17 @@ def compact() -> str:
                 f"{h['json']['throughput_ratio']:.2f}x / {h['sse']['throughput_ratio']:.2f}x / "
                 f"{h['sse_held']['throughput_ratio']:.2f}x | unguarded app | >= 0.8x |"
             )
+            workers = _load("middleware_overhead_processes")
+            if workers:
+                w = workers["http"]
+                rows.append(
+                    f"| The same with `classifier_processes=2` (JSON / SSE unheld / SSE held;"
+                    f" p50 added) | {w['json']['throughput_ratio']:.2f}x / "
+                    f"{w['sse']['throughput_ratio']:.2f}x / "
+                    f"{w['sse_held']['throughput_ratio']:.2f}x "
+                    f"({w['json']['added_p50_ms']:+.1f} / {w['sse']['added_p50_ms']:+.1f} / "
+                    f"{w['sse_held']['added_p50_ms']:+.1f} ms) | unguarded app | >= 0.8x, 10 ms |"
+                )
         else:
             rows.append(
                 f"| Middleware throughput, {ovh['concurrency']} clients, all on 2 cores "

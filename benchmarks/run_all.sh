@@ -17,6 +17,8 @@ if [[ "$quick" == "--quick" ]]; then
 else
   run benchmarks.classifier_latency --limit 1500 $M
   run benchmarks.middleware_overhead --requests 2000 --rounds 3 --sequential 150 $M
+  run benchmarks.middleware_overhead --requests 2000 --rounds 3 --sequential 150 --skip-in-process \
+    --options '{"classifier_processes": 2}' --name middleware_overhead_processes $M
   run benchmarks.model_breakdown $M
   run benchmarks.scaling $M
   run benchmarks.memory $M

@@ -163,11 +163,11 @@ class _Overlap(FakeClassifier):
 
 
 @pytest.mark.anyio
-async def test_background_work_runs_on_at_most_half_the_workers() -> None:
-    """With 2 workers, background work runs one call at a time and all of it is done, while
-    work a client waits for still gets the other worker at once."""
+async def test_background_work_runs_on_at_most_its_share_of_the_workers() -> None:
+    """With 2 workers and background_workers=1, background work runs one call at a time and
+    all of it is done, while work a client waits for still gets the other worker at once."""
     classifier = _Overlap(delay=0.03)
-    pool = InferencePool(classifier, max_concurrency=2, max_batch=1)
+    pool = InferencePool(classifier, max_concurrency=2, max_batch=1, background_workers=1)
     async with anyio.create_task_group() as group:
         for i in range(6):
             group.start_soon(lambda i=i: pool.classify([f"bg {i}"], 5, background=True))
@@ -185,7 +185,7 @@ async def test_background_work_runs_on_at_most_half_the_workers() -> None:
 async def test_late_background_work_may_use_every_worker() -> None:
     """Background work past half its deadline is not held to its share of the workers."""
     classifier = _Overlap(delay=0.12)
-    pool = InferencePool(classifier, max_concurrency=2, max_batch=1)
+    pool = InferencePool(classifier, max_concurrency=2, max_batch=1, background_workers=1)
     async with anyio.create_task_group() as group:
         for i in range(3):
             group.start_soon(lambda i=i: pool.classify([f"bg {i}"], 0.2, background=True))
@@ -193,3 +193,26 @@ async def test_late_background_work_may_use_every_worker() -> None:
         group.start_soon(pool.classify, ["now"], 5)  # a second worker starts and takes them
     assert classifier.most[True] == 2
     pool.close()
+
+
+@pytest.mark.anyio
+async def test_without_a_bound_background_work_uses_every_worker() -> None:
+    """By default (inference threads) background work may run on all workers at once."""
+    classifier = _Overlap(delay=0.05)
+    pool = InferencePool(classifier, max_concurrency=2, max_batch=1)
+    async with anyio.create_task_group() as group:
+        for i in range(4):
+            group.start_soon(lambda i=i: pool.classify([f"bg {i}"], 5, background=True))
+    assert classifier.most[True] == 2
+    pool.close()
+
+
+def test_the_middleware_bounds_background_work_only_for_worker_processes() -> None:
+    """With inference threads every worker may take after-the-last-byte work."""
+    from guardrail.middleware import GuardrailMiddleware
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("not called")
+
+    guarded = GuardrailMiddleware(app, classifier=FakeClassifier(), max_concurrency=4)
+    assert guarded._services.pool._background_cap == 4

@@ -190,6 +190,8 @@ async def test_middleware_option_runs_the_bundled_model_in_worker_processes() ->
     )
     classifier = app._services.pool._classifier
     assert isinstance(classifier, ProcessClassifier) and classifier.processes == 1
+    # After-the-last-byte work is bounded to half the workers when they wait on processes.
+    assert app._services.pool._background_cap == max(1, app.options.max_concurrency // 2)
     try:
         reply = await drive(app, {"model": "m", "messages": [{"role": "user", "content": "x"}]})
         assert reply.status == 200

@@ -17,7 +17,8 @@ The added time to first byte is therefore at most the time upstream takes to pro
 window, plus one classification (at most ``classify_timeout``); after release the held
 chunks go out in one write and every later chunk as it arrives. The full text is classified
 again after the last byte is sent, for metrics only, behind any classification a client is
-waiting for; with the model rule its head window is not computed again. A retry costs a
+waiting for and on at most half of the workers; with the model rule its head window is not
+computed again. A retry costs a
 whole second upstream call: the discarded attempt is drained (and kept as the fallback
 answer should the retry fail) before the retry starts.
 
@@ -29,6 +30,9 @@ headers. A policy with ``fail_closed`` turns classifier errors and timeouts into
 the API's error format. Classification runs in worker threads, never on the event loop,
 and can micro-batch concurrent requests into one ``classify_batch`` call
 (``max_batch_texts``; off by default because the bundled model gains nothing from batches).
+With ``classifier_processes`` the bundled model runs in worker processes instead
+(``guardrail.model.ProcessClassifier``), which also read unheld streams' events themselves,
+so the event loop keeps such a stream's bytes without parsing them.
 
 Asyncio only: the worker pool hands results back with ``loop.call_soon_threadsafe``.
 """

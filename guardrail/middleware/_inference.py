@@ -18,12 +18,16 @@ deadline (the finished streams kept only their window's verdict), which bought t
 by not doing the work; with it, all of it is done and a burst still goes to waiting clients
 first.
 
-Background work also runs on at most half of the workers at once (at least one), unless it
-is late: nobody waits for it, and each worker running it competes for the cores with the
-event loop that is writing streams out. On 2 cores with 2 worker processes, unheld streams
-at 32 clients went from 0.735x to 0.811x of the unguarded throughput with one worker's
-worth of background work (benchmarks/RESULTS.md); work a client waits for may still use
-every worker.
+``background_workers`` bounds how many workers run background work at once, unless it is
+late; work a client waits for may always use every worker. The middleware sets it to half
+the workers (at least one) when the classifier runs in worker processes: nobody waits for
+background work, and each worker process running it competes for the cores with the event
+loop that is writing streams out. On 2 cores at 32 clients, in rounds of 12,000 unheld
+streams, 2 worker processes kept 0.849x of the unguarded throughput this way and 0.757x
+without the bound (the finished streams' classifications then ran about 0.45 s after their
+last byte instead of 15 ms). With inference threads the bound cost throughput (0.686x vs
+0.740x: the late work then competes for the interpreter lock in bursts), so there it is
+the number of workers, i.e. no bound (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -105,10 +109,19 @@ def _deliver(job: _Job, result: _Answer | BaseException) -> None:
 class InferencePool:
     """Shared by all requests of one middleware; safe to use from several event loops."""
 
-    def __init__(self, classifier: Classifier, *, max_concurrency: int, max_batch: int) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        *,
+        max_concurrency: int,
+        max_batch: int,
+        background_workers: int | None = None,
+    ) -> None:
         self._classifier = classifier
         self._max_concurrency = max_concurrency
         self._max_batch = max_batch
+        # None: background work may use every worker (see the module docstring).
+        self._background_cap = max(1, min(background_workers or max_concurrency, max_concurrency))
         self._start()
 
     def _start(self) -> None:
@@ -123,7 +136,6 @@ class InferencePool:
         self._background: deque[_Job] = deque()
         self._workers = 0
         self._background_running = 0  # workers busy with background work right now
-        self._background_cap = max(1, self._max_concurrency // 2)
 
     async def classify(
         self, texts: Sequence[str], timeout: float, *, background: bool = False

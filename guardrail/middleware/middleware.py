@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,17 @@ def _recorder(recorder: Recorder | None, options: GuardrailOptions) -> Recorder:
     return default
 
 
+def _background_workers(classifier: Classifier, workers: int) -> int | None:
+    """Half the workers for after-the-last-byte work when they wait on worker processes
+    (measured faster on 2 cores); all of them for inference threads (measured slower)."""
+    # Not imported for the check: a classifier can only be a ProcessClassifier once its
+    # module was loaded, and a custom classifier's user need not load the model package.
+    processes = sys.modules.get("guardrail.model.processes")
+    if processes is not None and isinstance(classifier, processes.ProcessClassifier):
+        return max(1, workers // 2)
+    return None
+
+
 class GuardrailMiddleware:
     """Classify the answers of guarded chat routes and act on them by policy.
 
@@ -149,6 +161,7 @@ class GuardrailMiddleware:
             chosen,
             max_concurrency=resolved.max_concurrency,
             max_batch=resolved.max_batch_texts,
+            background_workers=_background_workers(chosen, resolved.max_concurrency),
         )
         sink = _recorder(recorder, resolved)
         self._services = Services(

@@ -5,40 +5,37 @@ model itself runs without it, but tokenising, windowing and decoding hold it, an
 time the event loop lets go of it for a socket write an inference thread may take it, so
 every stream's chunks wait behind classifications. A worker process has an interpreter of
 its own; the server's thread that waits for it holds the lock only to encode the texts and
-decode the answer. At 32 clients against the 50 ms app, 2 workers served 9 % more streams
-and 2 % more JSON answers than 2 inference threads, side by side (benchmarks/RESULTS.md).
+decode the answer. It can also read a finished stream (``classify_stream``), so the event
+loop need not parse it. At 32 clients on 2 cores, side by side with inference threads,
+worker processes served 4-9 % more unheld streams, and as many JSON answers and held-back
+streams (benchmarks/RESULTS.md).
 
 Each worker (``guardrail.model._worker``) loads the model itself and answers one request
-at a time over a private socket pair; a call takes whichever worker is free and waits for
-one when all are busy. A worker that dies or hangs past ``call_timeout`` fails that call
-(the middleware then fails open) and is replaced before the next one. Window prefixes
-(for streams held back by the model's first window) are computed here, from the
-tokenizer alone. After a fork (gunicorn ``--preload``) the child starts workers of its own.
+at a time over a private socket pair; a call takes the worker its first text prefers if
+that one is free, any free one otherwise, and waits when all are busy. A worker that dies
+or hangs past ``call_timeout`` fails that call (the middleware then fails open) and is
+replaced before the next one. Window prefixes (for streams held back by the model's first
+window) are computed here, from the tokenizer alone. After a fork (gunicorn ``--preload``)
+the child starts workers of its own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import marshal
 import os
-import socket
-import subprocess
-import sys
 import threading
 import weakref
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from tokenizers import Tokenizer
 
-import guardrail
 from guardrail._resources import bundled_model_dir
 from guardrail.classification import Classification, StreamReading
 from guardrail.errors import ModelLoadError
+from guardrail.model._channel import WorkerChannel, WorkerError
 from guardrail.model._files import CONFIG_FILE, TOKENIZER_FILE, verify_model_dir
 from guardrail.model.config import ModelConfig
 from guardrail.model.windowing import Windower, coerce_text
@@ -62,94 +59,6 @@ def _renew_locks() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_renew_locks)
-
-
-class WorkerError(RuntimeError):
-    """A worker process died, hung or could not be started during a call."""
-
-
-class _Worker:
-    """One worker process and the parent's end of its socket pair."""
-
-    def __init__(self, model_dir: Path, threads: int, start_timeout: float) -> None:
-        ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        # The worker must import this very guardrail, wherever it was imported from.
-        package_root = str(Path(guardrail.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "guardrail.model._worker",
-                    str(theirs.fileno()),
-                    str(model_dir),
-                    str(threads),
-                    "0",  # the parent verified the files a moment ago
-                ],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        except OSError as exc:
-            ours.close()
-            raise ModelLoadError(f"cannot start an inference worker process: {exc}") from exc
-        finally:
-            theirs.close()
-        # The socket is kept to shut it down: that wakes a thread waiting on the
-        # connection (closing its descriptor would not) and gives the worker its EOF.
-        self._socket = ours
-        self.conn = Connection(os.dup(ours.fileno()))
-        self._model_dir = model_dir
-        self._start_timeout = start_timeout
-
-    def wait_ready(self) -> None:
-        """Wait for the worker's model to load; ModelLoadError if it does not."""
-        model_dir = self._model_dir
-        try:
-            reply = self._reply(self._start_timeout, "start")
-        except WorkerError as exc:
-            self.stop()
-            raise ModelLoadError(str(exc)) from None
-        if reply[0] != "ready":
-            self.stop()
-            raise ModelLoadError(f"inference worker could not load {model_dir}: {reply[2]}")
-
-    def _reply(self, timeout: float, what: str) -> Any:
-        try:
-            if not self.conn.poll(timeout):
-                pid = self.process.pid
-                raise WorkerError(f"inference worker {pid} did not {what} in {timeout:g} s")
-            return marshal.loads(self.conn.recv_bytes())
-        except (EOFError, OSError, ValueError) as exc:
-            code = self.process.poll()
-            raise WorkerError(
-                f"inference worker {self.process.pid} failed to {what} "
-                f"({'exit code ' + str(code) if code is not None else exc})"
-            ) from None
-
-    def call(self, request: tuple[Any, ...], timeout: float) -> Any:
-        try:
-            self.conn.send_bytes(marshal.dumps(request))
-        except OSError as exc:
-            raise WorkerError(f"inference worker {self.process.pid} is gone: {exc}") from None
-        return self._reply(timeout, "answer")
-
-    def stop(self, wait: float = 2.0) -> None:
-        """End the connection (the worker then exits), and kill it if it does not."""
-        with contextlib.suppress(OSError):
-            self._socket.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.conn.close()
-        self._socket.close()
-        try:
-            self.process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class ProcessClassifier:
@@ -193,11 +102,11 @@ class ProcessClassifier:
 
     def _start_all(self) -> None:
         self._pid = os.getpid()
-        workers: list[_Worker] = []
+        workers: list[WorkerChannel] = []
         try:
             # All start at once and load their models side by side.
             for _ in range(self.processes):
-                workers.append(_Worker(self.model_dir, self.threads, self._start_timeout))
+                workers.append(WorkerChannel(self.model_dir, self.threads, self._start_timeout))
             for worker in workers:
                 worker.wait_ready()
         except BaseException:
@@ -205,7 +114,7 @@ class ProcessClassifier:
                 worker.stop()
             raise
         # One slot per worker; None: a worker that failed and could not be replaced.
-        self._slots: list[_Worker | None] = list(workers)
+        self._slots: list[WorkerChannel | None] = list(workers)
         self._busy = [False] * len(workers)
 
     @property
@@ -261,7 +170,7 @@ class ProcessClassifier:
             raise kind(f"inference worker: {reply[1]}: {reply[2]}")
         return reply
 
-    def _checkout(self, key: int) -> tuple[int, _Worker]:
+    def _checkout(self, key: int) -> tuple[int, WorkerChannel]:
         """A free worker, the one ``key`` prefers if it is free; waits while all are busy."""
         with self._cond:
             if self._pid != os.getpid():
@@ -290,16 +199,16 @@ class ProcessClassifier:
             self._busy[slot] = False
             self._cond.notify_all()
 
-    def _replace(self, slot: int, worker: _Worker) -> None:
+    def _replace(self, slot: int, worker: WorkerChannel) -> None:
         """Kill a failed worker and start another in its slot (none once closed)."""
         worker.stop(wait=0.0)
-        fresh: _Worker | None = None
+        fresh: WorkerChannel | None = None
         if not self._closed:
             _log.warning(
                 "guardrail inference worker %d failed; starting another", worker.process.pid
             )
             try:
-                fresh = _Worker(self.model_dir, self.threads, self._start_timeout)
+                fresh = WorkerChannel(self.model_dir, self.threads, self._start_timeout)
                 fresh.wait_ready()
             except ModelLoadError:
                 _log.exception("guardrail could not replace an inference worker")
