@@ -80,7 +80,8 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
     http = d["http"]
     options = d.get("options") or {}
     # A run with middleware options (e.g. worker processes) says so in every figure's name.
-    c = f"{d['concurrency']}" + (f", options {json.dumps(options)}" if options else "")
+    suffix = f", options {json.dumps(options)}" if options else ""
+    c = f"{d['concurrency']}{suffix}"
     for kind in ("json", "sse", "sse_held"):
         if kind not in http:
             continue  # results written before the phase existed
@@ -119,7 +120,7 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
         label = _KIND_LABELS[base] if "sse_held" in http else base.upper()
         rows.append(
             (
-                f"Added p50 / p99 latency, HTTP, {label}, c=1",
+                f"Added p50 / p99 latency, HTTP, {label}, c=1{suffix}",
                 "p50 <= 10 ms",
                 f"{f['added_p50_ms']:.1f} / {f['added_p99_ms']:.1f} ms",
                 _met(f["met_added_p50"]),
@@ -130,7 +131,7 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
         if kind not in http:
             continue
         f = http[kind]
-        level = "c=1" if kind.startswith("concurrency_1_") else f"c={c}"
+        level = f"c=1{suffix}" if kind.startswith("concurrency_1_") else f"c={c}"
         held = " held back" if kind.endswith("held") else (" unheld" if "sse_held" in http else "")
         rows.append(
             (
@@ -152,7 +153,7 @@ def _overhead(d: dict[str, Any]) -> list[Row]:
                 (
                     f"Added time to first byte, streams paced at "
                     f"{paced['chunk_delay_s'] * 1000:.0f} ms per 24-character chunk, "
-                    f"{how} (p50 / p99)",
+                    f"{how}{suffix} (p50 / p99)",
                     "-",
                     f"{f['added_ttfb_p50_ms']:.0f} / {f['added_ttfb_p99_ms']:.0f} ms",
                     "-",

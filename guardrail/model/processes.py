@@ -6,9 +6,10 @@ time the event loop lets go of it for a socket write an inference thread may tak
 every stream's chunks wait behind classifications. A worker process has an interpreter of
 its own; the server's thread that waits for it holds the lock only to encode the texts and
 decode the answer. It can also read a finished stream (``classify_stream``), so the event
-loop need not parse it. At 32 clients on 2 cores, side by side with inference threads,
-worker processes served 4-9 % more unheld streams, and as many JSON answers and held-back
-streams (benchmarks/RESULTS.md).
+loop need not parse it. At 32 clients on 2 cores, side by side in rounds of 12,000 unheld
+streams, a server with 2 worker processes kept 0.79-0.85x of the unguarded throughput where
+inference threads kept 0.62-0.74x; JSON answers and held-back streams about as many
+(benchmarks/RESULTS.md).
 
 Each worker (``guardrail.model._worker``) loads the model itself and answers one request
 at a time over a private socket pair; a call takes the worker its first text prefers if
