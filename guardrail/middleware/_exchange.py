@@ -30,7 +30,6 @@ from guardrail.middleware._request import (
     scope_with_body_length,
 )
 from guardrail.middleware._responder import Responder
-from guardrail.middleware._stream_text import builtin_name
 from guardrail.middleware.adapters import Rendered
 from guardrail.outcome import Recorder, SkipReason
 from guardrail.policy_api import ActingScope, Decision, PolicyLike, PolicyProvider
@@ -170,7 +169,7 @@ class Exchange(Responder):
 
     def defers_reading(self) -> bool:
         """An unheld stream is read by the classifier (off the event loop) when it can."""
-        return self.services.pool.reads_streams and builtin_name(self.route.adapter) is not None
+        return self.services.pool.reads_streams and self.route.builtin is not None
 
     def _ask_may_act(self) -> bool:
         assert self.policy is not None and self.ctx is not None
@@ -409,7 +408,7 @@ class Exchange(Responder):
 
     async def _read_released_stream(self, attempt: Attempt) -> None:
         """A deferred stream: the classifier parses and classifies it (never held back)."""
-        name = builtin_name(self.route.adapter)
+        name = self.route.builtin
         assert name is not None
         result = await self.services.pool.classify_stream(
             name, attempt.raw(), self.options.classify_timeout

@@ -118,6 +118,8 @@ class InferencePool:
         background_workers: int | None = None,
     ) -> None:
         self._classifier = classifier
+        # Asked once: a runtime Protocol check costs microseconds, and this is asked per stream.
+        self._reads_streams = isinstance(classifier, StreamReader)
         self._max_concurrency = max_concurrency
         self._max_batch = max_batch
         # None: background work may use every worker (see the module docstring).
@@ -150,7 +152,7 @@ class InferencePool:
     @property
     def reads_streams(self) -> bool:
         """Whether the classifier reads raw streams itself (``classify_stream``)."""
-        return isinstance(self._classifier, StreamReader)
+        return self._reads_streams
 
     async def classify_stream(self, adapter: str, raw: bytes, timeout: float) -> InferenceResult:
         """Background work: the classifier reads a finished stream and classifies its texts.
@@ -262,25 +264,27 @@ class InferencePool:
         jobs = self._take([])
         while jobs:
             if jobs[0].stream is not None:
-                self._read(jobs[0], jobs[0].stream)
-                jobs = self._take(jobs)
-                continue
-            texts = [t for job in jobs for t in job.texts]
-            try:
-                flat = self._classifier.classify_batch(texts)
-                if len(flat) != len(texts):
-                    raise RuntimeError(
-                        f"classify_batch returned {len(flat)} results for {len(texts)} texts"
-                    )
-            except Exception as exc:  # handed to every waiter, which reports skip "error"
-                for job in jobs:
-                    _deliver(job, exc)
+                self._read(jobs[0], jobs[0].stream)  # a stream is always a batch of its own
             else:
-                at = 0
-                for job in jobs:
-                    _deliver(job, list(flat[at : at + len(job.texts)]))
-                    at += len(job.texts)
+                self._classify(jobs)
             jobs = self._take(jobs)
+
+    def _classify(self, jobs: list[_Job]) -> None:
+        texts = [t for job in jobs for t in job.texts]
+        try:
+            flat = self._classifier.classify_batch(texts)
+            if len(flat) != len(texts):
+                raise RuntimeError(
+                    f"classify_batch returned {len(flat)} results for {len(texts)} texts"
+                )
+        except Exception as exc:  # handed to every waiter, which reports skip "error"
+            for job in jobs:
+                _deliver(job, exc)
+            return
+        at = 0
+        for job in jobs:
+            _deliver(job, list(flat[at : at + len(job.texts)]))
+            at += len(job.texts)
 
     def _read(self, job: _Job, stream: tuple[str, bytes]) -> None:
         reader = self._classifier

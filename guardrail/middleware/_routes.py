@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from guardrail.middleware._stream_text import builtin_name
 from guardrail.middleware.adapters import ADAPTERS, ApiAdapter
 
 __all__ = ["GuardedRoute", "RouteTable"]
@@ -12,10 +13,15 @@ __all__ = ["GuardedRoute", "RouteTable"]
 
 @dataclass(frozen=True, slots=True)
 class GuardedRoute:
-    """A guarded route: its template (the metric label, never the raw path) and adapter."""
+    """A guarded route: its template (the metric label, never the raw path) and adapter.
+
+    ``builtin`` is the adapter's name when it is a built-in one (a worker process can then
+    read the route's streams), else None.
+    """
 
     template: str
     adapter: ApiAdapter
+    builtin: str | None = None
 
 
 def _segments(path: str) -> tuple[str, ...]:
@@ -29,9 +35,8 @@ class RouteTable:
         exact: dict[str, GuardedRoute] = {}
         patterns: list[tuple[tuple[str | None, ...], GuardedRoute]] = []
         for template, adapter in routes.items():
-            route = GuardedRoute(
-                template, ADAPTERS[adapter] if isinstance(adapter, str) else adapter
-            )
+            resolved = ADAPTERS[adapter] if isinstance(adapter, str) else adapter
+            route = GuardedRoute(template, resolved, builtin_name(resolved))
             if "{" in template:
                 parts = tuple(None if s.startswith("{") else s for s in _segments(template))
                 patterns.append((parts, route))
