@@ -123,21 +123,33 @@ def _load_average() -> list[float]:
         return []
 
 
+_ISA_FLAGS = frozenset({"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "fma"})
+
+
 def machine_info() -> dict[str, Any]:
     """What a reader needs to judge a figure: cores, CPU, load when measured, versions."""
     import onnxruntime
 
-    cpu = ""
+    from guardrail.model._int8_weights import choose_weight_mode
+
+    cpu, flags = "", set()
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            cpu = next(
-                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), ""
-            )
+            lines = fh.read().splitlines()
     except OSError:
-        pass
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not cpu:
+            cpu = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
+        # The int8 kernels onnxruntime can use differ by an order of magnitude between these.
+        "cpu_isa": sorted(flags & _ISA_FLAGS),
+        "int8_weights": choose_weight_mode(),
         "load_average_1_5_15": _load_average(),
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,

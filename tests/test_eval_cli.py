@@ -41,6 +41,7 @@ class KeywordClassifier:
     config = SimpleNamespace(model_version="keyword-test")
     model_sha256 = "0" * 64
     threads = 1
+    int8_weights = "signed"
 
     def classify_batch(self, texts: Sequence[str]) -> list[Classification]:
         return [

@@ -11,6 +11,7 @@ import pytest
 from guardrail._resources import bundled_model_dir
 from guardrail.errors import ModelLoadError
 from guardrail.model._files import MODEL_FILE
+from guardrail.model._int8_weights import unsigned_weights
 from guardrail.model._session import DISABLED_OPTIMIZERS, make_session
 
 MODEL = bundled_model_dir() / MODEL_FILE
@@ -18,10 +19,14 @@ pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="no bundled model")
 
 
 def _unoptimised(path: Path) -> ort.InferenceSession:
+    """The file's graph, unfused, with its weights as uint8: exact integer products on any
+    CPU (signed int8 products saturate on x86 CPUs without VNNI, see _int8_weights)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    exact = unsigned_weights(path.read_bytes())
+    assert exact is not None
+    return ort.InferenceSession(exact, options, providers=["CPUExecutionProvider"])
 
 
 def test_the_session_computes_what_the_onnx_file_says_up_to_float_noise() -> None:

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 "version": classifier.config.model_version,
                 "sha256": classifier.model_sha256,
                 "threads": classifier.threads,
+                "int8_weights": classifier.int8_weights,
             },
             "classify_seconds": seconds,
             "classify_ms_per_text": 1000 * seconds / len(texts),

@@ -118,6 +118,11 @@ class RefusalClassifier:
     def threads(self) -> int:
         return self._session.threads
 
+    @property
+    def int8_weights(self) -> str:
+        """How the int8 weights run on this CPU: "signed" (as stored), "unsigned" or "none"."""
+        return self._session.int8_weights
+
     def windows_for(self, text: str | bytes) -> TextWindows:
         """The token windows the model reads for ``text`` (for benchmarks and debugging)."""
         return self._windower.windows_for(text)
@@ -285,5 +290,6 @@ class RefusalClassifier:
     def __repr__(self) -> str:
         return (
             f"RefusalClassifier(model_dir={str(self.model_dir)!r}, "
-            f"version={self.config.model_version!r}, threads={self.threads})"
+            f"version={self.config.model_version!r}, threads={self.threads}, "
+            f"int8_weights={self.int8_weights!r})"
         )
