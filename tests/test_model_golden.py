@@ -6,6 +6,9 @@ SCORE_TOLERANCE. The scores were made with onnxruntime 1.31 on an AVX-512 VNNI C
 kernels differ slightly between onnxruntime versions and CPUs (onnxruntime 1.17, the lowest
 supported, moved one score of model 0.1.0 by 2.3e-4 and one of model 0.2.0 by 1.07e-3), so the
 tolerance is 5e-3 rather than float noise: far below any decision threshold (0.5, 0.8).
+On x86 CPUs without VNNI the runtime runs the weights as uint8, whose kernel reproduces the
+VNNI scores exactly (the signed kernel there saturates and moved a score by 0.027; see
+guardrail/model/_int8_weights.py).
 These tests use only the bundled model and skip while onnx_models/ holds none.
 """
 
