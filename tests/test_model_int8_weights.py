@@ -215,3 +215,33 @@ def test_unsigned_weights_reproduce_the_golden_outputs_on_any_cpu(
         assert result.verdict == case["verdict"], case["id"]
         assert result.category == case["category"], case["id"]
         assert result.refusal_score == pytest.approx(case["refusal_score"], abs=1e-4), case["id"]
+
+
+@needs_model
+def test_the_converted_model_leaves_no_temporary_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The uint8 copy goes through a temporary directory, removed once the session exists."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    info = make_session(MODEL, 1, weights="unsigned")
+    assert info.int8_weights == "unsigned"
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_model
+def test_without_a_writable_temporary_directory_the_bytes_are_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No temporary file: the converted bytes go to onnxruntime directly, same outputs."""
+    reference = make_session(MODEL, 1, weights="unsigned")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr("tempfile.TemporaryDirectory", refuse)
+    info = make_session(MODEL, 1, weights="unsigned")
+    assert info.int8_weights == "unsigned"
+    ids = np.array([[101, 7592, 102]], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    got = info.session.run(None, feeds)
+    assert all(np.array_equal(a, b) for a, b in zip(got, reference.session.run(None, feeds)))

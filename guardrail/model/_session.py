@@ -18,7 +18,9 @@ onnxruntime's signed int8 kernel saturates, and the unsigned one gives the VNNI 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +31,8 @@ from guardrail.errors import ModelLoadError
 from guardrail.model._int8_weights import WeightMode, choose_weight_mode, unsigned_weights
 
 __all__ = ["DISABLED_OPTIMIZERS", "OUTPUT_NAMES", "SessionInfo", "make_session"]
+
+_Used = Literal["signed", "unsigned", "none"]
 
 #: Output names and the width of each (taxonomy orders: 3 verdicts, 2 kinds, 16 categories).
 OUTPUT_NAMES: tuple[tuple[str, int], ...] = (
@@ -52,7 +56,7 @@ class SessionInfo:
     threads: int
     #: How the int8 weights run: as stored ("signed"), converted to uint8 ("unsigned"), or
     #: "none" when the graph has no int8 weights to convert.
-    int8_weights: Literal["signed", "unsigned", "none"] = "signed"
+    int8_weights: _Used = "signed"
 
 
 def make_session(
@@ -68,20 +72,6 @@ def make_session(
         mode = choose_weight_mode() if weights is None else weights
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from None
-    try:
-        model = model_path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
-    used: Literal["signed", "unsigned", "none"] = "signed"
-    if mode == "unsigned":
-        try:
-            converted = unsigned_weights(model)
-        except (ValueError, IndexError) as exc:
-            raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from exc
-        if converted is None:
-            used = "none"
-        else:
-            model, used = converted, "unsigned"
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -91,12 +81,15 @@ def make_session(
     if threads > 1:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(
-            model,
-            sess_options=options,
-            providers=["CPUExecutionProvider"],
-            disabled_optimizers=list(DISABLED_OPTIMIZERS),
-        )
+        with _model_source(model_path, mode) as (model, used):
+            session = ort.InferenceSession(
+                model,
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
+                disabled_optimizers=list(DISABLED_OPTIMIZERS),
+            )
+    except ModelLoadError:
+        raise
     except Exception as exc:  # onnxruntime raises its own untyped exception classes
         raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from exc
     inputs = {i.name: i for i in session.get_inputs()}
@@ -123,6 +116,43 @@ def make_session(
         threads=threads,
         int8_weights=used,
     )
+
+
+@contextlib.contextmanager
+def _model_source(model_path: Path, mode: WeightMode) -> Iterator[tuple[str | bytes, _Used]]:
+    """What to build the session from: the file itself, or its weights converted to uint8.
+
+    A converted model goes through a temporary file, not bytes: onnxruntime keeps about
+    16 MiB more resident for a model it was handed as bytes (a session of this model added
+    37 MiB RSS from bytes, 21 MiB from a path, measured on the AVX2 EPYC). Where no temporary
+    file can be written the bytes are used.
+    """
+    if mode == "signed":
+        yield str(model_path), "signed"
+        return
+    try:
+        converted = unsigned_weights(model_path.read_bytes())
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
+    except (ValueError, IndexError) as exc:
+        raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from exc
+    if converted is None:
+        yield str(model_path), "none"
+        return
+    try:
+        tmp = tempfile.TemporaryDirectory(prefix="guardrail-model-")
+    except OSError:
+        yield converted, "unsigned"
+        return
+    with tmp:
+        path = Path(tmp.name) / model_path.name
+        try:
+            path.write_bytes(converted)
+        except OSError:
+            yield converted, "unsigned"
+        else:
+            del converted  # 17 MB the session no longer needs
+            yield str(path), "unsigned"
 
 
 def _check_names(path: Path, what: str, wanted: Iterable[str], present: dict[str, Any]) -> None:
