@@ -243,5 +243,5 @@ def test_without_a_writable_temporary_directory_the_bytes_are_loaded(
     assert info.int8_weights == "unsigned"
     ids = np.array([[101, 7592, 102]], dtype=np.int64)
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-    got = info.session.run(None, feeds)
-    assert all(np.array_equal(a, b) for a, b in zip(got, reference.session.run(None, feeds)))
+    got, want = info.session.run(None, feeds), reference.session.run(None, feeds)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
