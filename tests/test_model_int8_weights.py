@@ -245,3 +245,17 @@ def test_without_a_writable_temporary_directory_the_bytes_are_loaded(
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
     got, want = info.session.run(None, feeds), reference.session.run(None, feeds)
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_a_converted_model_onnxruntime_rejects_is_a_model_load_error(tmp_path: Path) -> None:
+    """Conversion succeeds but the graph is wrong (an int32 product declared float): the
+    error names the file, and the mapped file is released cleanly."""
+    data = onnx.load_from_string(
+        _matmul_model(np.ones((2, 2), dtype=np.int8), np.zeros(2, dtype=np.int8))
+    )
+    data.graph.output[0].type.tensor_type.elem_type = TensorProto.FLOAT
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data.SerializeToString())
+    with pytest.raises(ModelLoadError, match=r"cannot load ONNX model .*bad\.onnx") as caught:
+        make_session(path, 1, weights="unsigned")
+    assert "exported pointers" not in str(caught.value)  # the mapping closed cleanly

@@ -23,6 +23,7 @@ int8 tensor is used any other way, nothing is converted and the signed weights r
 
 from __future__ import annotations
 
+import mmap
 import os
 import platform
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ __all__ = [
     "WeightMode",
     "choose_weight_mode",
     "cpu_needs_unsigned",
+    "unsigned_pieces",
     "unsigned_weights",
 ]
 
@@ -45,6 +47,7 @@ WeightMode = Literal["signed", "unsigned"]
 _VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 _X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
 
+_Buf = bytes | bytearray | memoryview
 # Protobuf wire types, and the onnx.proto field numbers the walk follows.
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
 _MODEL_GRAPH = 7
@@ -99,7 +102,7 @@ def choose_weight_mode(environ: dict[str, str] | None = None) -> WeightMode:
 # -- the protobuf wire format ------------------------------------------------------
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _varint(buf: _Buf, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         byte = buf[pos]
@@ -122,7 +125,7 @@ def _encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+def _fields(buf: _Buf) -> Iterator[tuple[int, int, int, int, int]]:
     """(field number, wire type, field start, value start, value end) of each field."""
     pos = 0
     while pos < len(buf):
@@ -146,11 +149,12 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, int, int, int]]:
         pos = end
 
 
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _encode_varint(number << 3 | _LEN) + _encode_varint(len(payload)) + payload
+def _len_prefix(number: int, length: int) -> bytes:
+    """The key and length that precede a length-delimited field of ``length`` bytes."""
+    return _encode_varint(number << 3 | _LEN) + _encode_varint(length)
 
 
-def _graphs(buf: bytes, kind: str) -> Iterator[tuple[str, bytes]]:
+def _graphs(buf: _Buf, kind: str) -> Iterator[tuple[str, _Buf]]:
     """Every node and initializer of the graphs below a model (``kind`` "model")."""
     children = _CHILDREN[kind]
     for number, wire, _, start, end in _fields(buf):
@@ -163,22 +167,22 @@ def _graphs(buf: bytes, kind: str) -> Iterator[tuple[str, bytes]]:
                 yield from _graphs(value, child)
 
 
-def _text(buf: bytes, wanted: int) -> list[str]:
+def _text(buf: _Buf, wanted: int) -> list[str]:
     return [
-        buf[start:end].decode("utf-8", errors="replace")
+        bytes(buf[start:end]).decode("utf-8", errors="replace")
         for number, wire, _, start, end in _fields(buf)
         if number == wanted and wire == _LEN
     ]
 
 
-def _data_type(tensor: bytes) -> int | None:
+def _data_type(tensor: _Buf) -> int | None:
     for number, wire, _, start, _end in _fields(tensor):
         if number == _TENSOR_DATA_TYPE and wire == _VARINT:
             return _varint(tensor, start)[0]
     return None
 
 
-def _convertible(model: bytes) -> set[str] | None:
+def _convertible(model: _Buf) -> set[str] | None:
     """Names of the int8 tensors to convert; None when one is used other than as a weight."""
     int8: set[str] = set()
     weight_uses: set[str] = set()
@@ -198,17 +202,17 @@ def _convertible(model: bytes) -> set[str] | None:
     return int8
 
 
-def _rewrite_tensor(buf: bytes, names: set[str]) -> bytes:
+def _rewrite_tensor(buf: _Buf, names: set[str]) -> list[_Buf]:
     named = _text(buf, _TENSOR_NAME)
     if not named or named[0] not in names:
-        return buf
-    out = bytearray()
+        return [buf]
+    out: list[_Buf] = []
     for number, wire, field_start, start, end in _fields(buf):
         if number == _TENSOR_DATA_TYPE and wire == _VARINT:
-            out += _encode_varint(number << 3 | _VARINT) + _encode_varint(_UINT8)
+            out.append(_encode_varint(number << 3 | _VARINT) + _encode_varint(_UINT8))
         elif number == _TENSOR_RAW and wire == _LEN:
             flipped = np.frombuffer(buf[start:end], dtype=np.uint8) ^ np.uint8(0x80)
-            out += _len_field(number, flipped.tobytes())  # q + 128 mod 256 flips the top bit
+            out += [_len_prefix(number, flipped.size), flipped.data]  # q + 128 flips the top bit
         elif number == _TENSOR_INT32_DATA:
             values: list[int] = []
             if wire == _LEN:  # packed
@@ -220,30 +224,41 @@ def _rewrite_tensor(buf: bytes, names: set[str]) -> bytes:
                 values.append(_varint(buf, start)[0])
             signed = [v - (1 << 64) if v >= 1 << 63 else v for v in values]
             packed = b"".join(_encode_varint(v + 128) for v in signed)
-            out += _len_field(number, packed)
+            out.append(_len_prefix(number, len(packed)) + packed)
         else:
-            out += buf[field_start:end]
-    return bytes(out)
+            out.append(buf[field_start:end])
+    return out
 
 
-def _rewrite(buf: bytes, kind: str, names: set[str]) -> bytes:
+def _rewrite(buf: _Buf, kind: str, names: set[str]) -> list[_Buf]:
+    """The message as a list of pieces: views of the input where nothing changed."""
     if kind == "tensor":
         return _rewrite_tensor(buf, names)
     children = _CHILDREN[kind]
-    out = bytearray()
+    out: list[_Buf] = []
     for number, wire, field_start, start, end in _fields(buf):
         child = children.get(number)
         if child is None or wire != _LEN:
-            out += buf[field_start:end]
+            out.append(buf[field_start:end])
         else:
-            out += _len_field(number, _rewrite(buf[start:end], child, names))
-    return bytes(out)
+            payload = _rewrite(buf[start:end], child, names)
+            out.append(_len_prefix(number, sum(len(piece) for piece in payload)))
+            out += payload
+    return out
 
 
-def unsigned_weights(model: bytes) -> bytes | None:
-    """``model`` with its int8 ``MatMulInteger`` weights as uint8; None if it has none or
-    uses an int8 tensor otherwise (then the signed weights must run as they are)."""
-    names = _convertible(model)
+def unsigned_pieces(model: _Buf | mmap.mmap) -> list[_Buf] | None:
+    """``model`` with its int8 ``MatMulInteger`` weights as uint8, as pieces to write out in
+    order (mostly views of ``model``, so no second copy of it is built); None if it has no
+    such weights or uses an int8 tensor otherwise (the signed weights must then run)."""
+    view = memoryview(model)
+    names = _convertible(view)
     if not names:
         return None
-    return _rewrite(model, "model", names)
+    return _rewrite(view, "model", names)
+
+
+def unsigned_weights(model: _Buf) -> bytes | None:
+    """:func:`unsigned_pieces` joined into one serialized model."""
+    pieces = unsigned_pieces(model)
+    return None if pieces is None else b"".join(pieces)

@@ -19,6 +19,7 @@ onnxruntime's signed int8 kernel saturates, and the unsigned one gives the VNNI 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any, Literal
 import onnxruntime as ort
 
 from guardrail.errors import ModelLoadError
-from guardrail.model._int8_weights import WeightMode, choose_weight_mode, unsigned_weights
+from guardrail.model._int8_weights import WeightMode, choose_weight_mode, unsigned_pieces
 
 __all__ = ["DISABLED_OPTIMIZERS", "OUTPUT_NAMES", "SessionInfo", "make_session"]
 
@@ -131,27 +132,38 @@ def _model_source(model_path: Path, mode: WeightMode) -> Iterator[tuple[str | by
         yield str(model_path), "signed"
         return
     try:
-        converted = unsigned_weights(model_path.read_bytes())
+        with (
+            model_path.open("rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
+            # Mapped, not read: a 17 MB bytes object freed again leaves the heap bigger.
+            yield from _converted(model_path, data)
     except OSError as exc:
         raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
+
+
+def _converted(model_path: Path, data: mmap.mmap) -> Iterator[tuple[str | bytes, _Used]]:
+    try:
+        pieces = unsigned_pieces(data)
     except (ValueError, IndexError) as exc:
         raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from exc
-    if converted is None:
+    if pieces is None:
         yield str(model_path), "none"
         return
     try:
         tmp = tempfile.TemporaryDirectory(prefix="guardrail-model-")
     except OSError:
-        yield converted, "unsigned"
+        yield b"".join(pieces), "unsigned"
         return
     with tmp:
         path = Path(tmp.name) / model_path.name
         try:
-            path.write_bytes(converted)
+            with path.open("wb") as handle:
+                handle.writelines(pieces)
         except OSError:
-            yield converted, "unsigned"
+            yield b"".join(pieces), "unsigned"
         else:
-            del converted  # 17 MB the session no longer needs
+            del pieces  # views of the mapping: they must go before it is closed
             yield str(path), "unsigned"
 
 
