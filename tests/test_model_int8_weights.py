@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +33,28 @@ _EPYC = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fm
 _XEON = "model name\t: Intel(R) Xeon(R)\nflags\t\t: avx2 avx512f avx512_vnni amx_int8\n"
 
 
+def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """``graph`` and every graph nested in its nodes' attributes (the exits' If branches)."""
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _graphs(attribute.g)
+
+
 def _tensors(model: onnx.ModelProto) -> dict[str, tuple[int, np.ndarray[Any, Any]]]:
-    found: dict[str, tuple[int, np.ndarray[Any, Any]]] = {}
-
-    def walk(graph: onnx.GraphProto) -> None:
-        for tensor in graph.initializer:
-            found[tensor.name] = (tensor.data_type, numpy_helper.to_array(tensor))
-        for node in graph.node:
-            for attribute in node.attribute:
-                if attribute.type == onnx.AttributeProto.GRAPH:
-                    walk(attribute.g)
-
-    walk(model.graph)
-    return found
+    return {
+        tensor.name: (tensor.data_type, numpy_helper.to_array(tensor))
+        for graph in _graphs(model.graph)
+        for tensor in graph.initializer
+    }
 
 
 def _without_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-
-    def strip(graph: onnx.GraphProto) -> None:
+    for graph in _graphs(copy.graph):
         del graph.initializer[:]
-        for node in graph.node:
-            for attribute in node.attribute:
-                if attribute.type == onnx.AttributeProto.GRAPH:
-                    strip(attribute.g)
-
-    strip(copy.graph)
     return copy
 
 
