@@ -201,7 +201,9 @@ def test_make_session_reports_the_weight_mode_it_used(mode: str) -> None:
 def test_unsigned_weights_reproduce_the_golden_outputs_on_any_cpu(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The uint8 kernel cannot saturate: the goldens (made on a VNNI CPU) hold to 1e-4."""
+    """The uint8 kernel cannot saturate: the goldens (made on a VNNI CPU) hold within the
+    golden tolerance, 5e-3 (onnxruntime versions differ by up to ~1e-3; signed weights on an
+    AVX2 CPU were 0.027 off)."""
     monkeypatch.setenv(ENV_VAR, "unsigned")
     classifier = RefusalClassifier.load()
     assert classifier.int8_weights == "unsigned"
@@ -210,7 +212,9 @@ def test_unsigned_weights_reproduce_the_golden_outputs_on_any_cpu(
     for case, result in zip(cases, results, strict=True):
         assert result.verdict == case["verdict"], case["id"]
         assert result.category == case["category"], case["id"]
-        assert result.refusal_score == pytest.approx(case["refusal_score"], abs=1e-4), case["id"]
+        for key in ("refusal_score", "category_score"):
+            want = pytest.approx(case[key], abs=5e-3)
+            assert getattr(result, key) == want, f"{case['id']}: {key}"
 
 
 @needs_model
