@@ -130,20 +130,18 @@ def machine_info() -> dict[str, Any]:
     """What a reader needs to judge a figure: cores, CPU, load when measured, versions."""
     import onnxruntime
 
-    from guardrail.model._int8_weights import choose_weight_mode
+    from guardrail.model._int8_weights import choose_weight_mode, cpu_flags, read_cpuinfo
 
-    cpu, flags = "", set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and not cpu:
-            cpu = value.strip()
-        elif key.strip() == "flags" and not flags:
-            flags = set(value.split())
+    cpuinfo = read_cpuinfo()
+    cpu = next(
+        (
+            line.partition(":")[2].strip()
+            for line in (cpuinfo or "").splitlines()
+            if line.startswith("model name")
+        ),
+        "",
+    )
+    flags = cpu_flags(cpuinfo) or frozenset()
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu,

@@ -36,7 +36,9 @@ __all__ = [
     "ENV_VAR",
     "WeightMode",
     "choose_weight_mode",
+    "cpu_flags",
     "cpu_needs_unsigned",
+    "read_cpuinfo",
     "unsigned_pieces",
     "unsigned_weights",
 ]
@@ -72,17 +74,29 @@ _CHILDREN: dict[str, dict[int, str]] = {
 }
 
 
+def cpu_flags(cpuinfo: str | None) -> frozenset[str] | None:
+    """The first ``flags`` line of ``/proc/cpuinfo`` text (None: none, or no text)."""
+    for line in (cpuinfo or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return None
+
+
+def read_cpuinfo() -> str | None:
+    """``/proc/cpuinfo`` (None where there is none: not Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 def cpu_needs_unsigned(machine: str, cpuinfo: str | None) -> bool:
     """True on an x86 CPU without VNNI (or whose flags cannot be read)."""
     if machine.lower() not in _X86:
         return False  # ARM and others: no VPMADDUBSW
-    if cpuinfo is None:
-        return True  # unknown x86: exact results first
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return not (_VNNI_FLAGS & set(value.split()))
-    return True
+    flags = cpu_flags(cpuinfo)
+    return flags is None or not (_VNNI_FLAGS & flags)  # unknown x86: exact results first
 
 
 def choose_weight_mode(environ: dict[str, str] | None = None) -> WeightMode:
@@ -92,11 +106,7 @@ def choose_weight_mode(environ: dict[str, str] | None = None) -> WeightMode:
         return "signed" if wanted == "signed" else "unsigned"
     if wanted not in ("", "auto"):
         raise ValueError(f"{ENV_VAR} must be auto, signed or unsigned, got {wanted!r}")
-    try:
-        cpuinfo: str | None = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        cpuinfo = None
-    return "unsigned" if cpu_needs_unsigned(platform.machine(), cpuinfo) else "signed"
+    return "unsigned" if cpu_needs_unsigned(platform.machine(), read_cpuinfo()) else "signed"
 
 
 # -- the protobuf wire format ------------------------------------------------------

@@ -131,40 +131,37 @@ def _model_source(model_path: Path, mode: WeightMode) -> Iterator[tuple[str | by
     if mode == "signed":
         yield str(model_path), "signed"
         return
-    try:
-        with (
-            model_path.open("rb") as handle,
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
-        ):
-            # Mapped, not read: a 17 MB bytes object freed again leaves the heap bigger.
-            yield from _converted(model_path, data)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
-
-
-def _converted(model_path: Path, data: mmap.mmap) -> Iterator[tuple[str | bytes, _Used]]:
-    try:
-        pieces = unsigned_pieces(data)
-    except (ValueError, IndexError) as exc:
-        raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from exc
-    if pieces is None:
-        yield str(model_path), "none"
-        return
-    try:
-        tmp = tempfile.TemporaryDirectory(prefix="guardrail-model-")
-    except OSError:
-        yield b"".join(pieces), "unsigned"
-        return
-    with tmp:
-        path = Path(tmp.name) / model_path.name
+    with contextlib.ExitStack() as stack:
         try:
-            with path.open("wb") as handle:
-                handle.writelines(pieces)
-        except OSError:
-            yield b"".join(pieces), "unsigned"
-        else:
-            del pieces  # views of the mapping: they must go before it is closed
-            yield str(path), "unsigned"
+            handle = stack.enter_context(model_path.open("rb"))
+            # Mapped, not read: a 17 MB bytes object freed again leaves the heap bigger.
+            data = stack.enter_context(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+            pieces = unsigned_pieces(data)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read ONNX model {model_path}: {exc}") from exc
+        except (ValueError, IndexError) as exc:
+            raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from exc
+        if pieces is None:
+            yield str(model_path), "none"
+            return
+        source = _temporary_copy(pieces, model_path.name, stack) or b"".join(pieces)
+        del pieces  # views of the mapping: they must go before it is closed
+        yield source, "unsigned"
+
+
+def _temporary_copy(
+    pieces: Iterable[bytes | bytearray | memoryview], name: str, stack: contextlib.ExitStack
+) -> str | None:
+    """Write ``pieces`` to a file in a temporary directory ``stack`` removes; None if the
+    file cannot be written."""
+    try:
+        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="guardrail-model-"))
+        path = Path(directory) / name
+        with path.open("wb") as handle:
+            handle.writelines(pieces)
+    except OSError:
+        return None
+    return str(path)
 
 
 def _check_names(path: Path, what: str, wanted: Iterable[str], present: dict[str, Any]) -> None:
