@@ -5,21 +5,20 @@ configuration). The exchange buffers the request, calls the wrapped app once per
 through an ``Attempt`` send callable, and answers the client with exactly one response:
 the app's own (byte for byte, plus ``x-guardrail-*`` headers), a retry's, or one rendered
 by the route's adapter. Whatever happens, one ``GuardOutcome`` goes to the recorder.
+Judging an answer (classify, ask the policy, act) is ``Judge``'s part (``_judge``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from guardrail.classification import Classification
 from guardrail.middleware._attempt import Attempt, Mode
 from guardrail.middleware._headers import with_headers
+from guardrail.middleware._judge import Judge
 from guardrail.middleware._request import (
     body_receive,
     build_context,
@@ -29,73 +28,26 @@ from guardrail.middleware._request import (
     request_id,
     scope_with_body_length,
 )
-from guardrail.middleware._responder import Responder
-from guardrail.middleware.adapters import Rendered
-from guardrail.outcome import Recorder, SkipReason
-from guardrail.policy_api import ActingScope, Decision, PolicyLike, PolicyProvider
-from guardrail.taxonomy import VERDICTS
+from guardrail.middleware._services import Services, safely
+from guardrail.outcome import SkipReason
 
 if TYPE_CHECKING:
-    from guardrail.middleware._inference import InferencePool
     from guardrail.middleware._routes import GuardedRoute
-    from guardrail.middleware.options import GuardrailOptions
 
-__all__ = ["Exchange", "Services"]
+__all__ = ["Exchange"]
 
 _log = logging.getLogger("guardrail.middleware")
-_In = TypeVar("_In")
-_Out = TypeVar("_Out")
-_SEVERITY = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
-    """What every exchange of one middleware shares; built once at construction."""
-
-    app: ASGIApp
-    options: GuardrailOptions
-    pool: InferencePool
-    recorder: Recorder
-    policies: PolicyProvider
-    # The classifier's window_prefix when streams are held back by the model's first window
-    # (stream_window_rule "model"); None: the sentence rule.
-    window_prefix: Callable[[str], str | None] | None = None
-
-
-def _safely(method: Callable[[_In], _Out], argument: _In) -> _Out | None:
-    """Call an adapter method; an adapter that raises has "not understood" (None)."""
-    try:
-        return method(argument)
-    except Exception:
-        _log.exception("guardrail adapter failed; the exchange goes on without it")
-        return None
-
-
-def _worst(classifications: tuple[Classification, ...]) -> int:
-    """Index of the most severe verdict (ties: the higher refusal score)."""
-    return max(
-        range(len(classifications)),
-        key=lambda i: (_SEVERITY[classifications[i].verdict], classifications[i].refusal_score),
-    )
-
-
-class Exchange(Responder):
+class Exchange(Judge):
     """Per-request state; ``run`` is the whole request."""
 
     def __init__(
         self, services: Services, route: GuardedRoute, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        super().__init__(services.options, route, send)
-        self.services = services
+        super().__init__(services, route, send)
         self.scope = scope
         self.receive = receive
-        self.policy: PolicyLike | None = None
-        # The texts the stream's hold-back window was judged on: when the stream ended inside
-        # the window they are the whole answer, and classifying them again would only cost CPU.
-        self.window_texts: tuple[str, ...] | None = None
-        # Whether a stream is held back to be judged before release: asked of the policy
-        # when the first stream of the exchange starts (JSON answers never need it).
-        self._hold_streams: bool | None = None
 
     # -- the request ---------------------------------------------------------------
 
@@ -106,7 +58,7 @@ class Exchange(Responder):
             await self._run()
             answered = time.perf_counter()
             # After the last byte went out: adds no latency, only a better verdict for metrics.
-            await self._classify_released_stream()
+            await self.classify_released_stream()
         finally:
             self._record((answered or time.perf_counter()) - started)
 
@@ -123,7 +75,7 @@ class Exchange(Responder):
                 replay_receive(buffered.messages, self.receive), "too_large" if too_large else None
             )
             return
-        info = _safely(self.route.adapter.parse_request, buffered.body)
+        info = safely(self.route.adapter.parse_request, buffered.body)
         if info is None:
             await self._unguarded(body_receive(buffered.body, self.receive), "unsupported")
             return
@@ -156,30 +108,9 @@ class Exchange(Responder):
             body, number = attempt.retry_body, number + 1
             scope = scope_with_body_length(self.scope, len(body))
 
-    @property
-    def passive(self) -> bool:
-        """A stream went out unheld: it is classified and decided after its last byte."""
-        return self._hold_streams is False
-
-    def holds_streams(self) -> bool:
-        """Hold streams unless the options allow it and the policy says it cannot act."""
-        if self._hold_streams is None:
-            self._hold_streams = self._ask_may_act()
-        return self._hold_streams
-
     def defers_reading(self) -> bool:
         """An unheld stream is read by the classifier (off the event loop) when it can."""
         return self.services.pool.reads_streams and self.route.builtin is not None
-
-    def _ask_may_act(self) -> bool:
-        assert self.policy is not None and self.ctx is not None
-        if self.options.stream_hold == "always" or not isinstance(self.policy, ActingScope):
-            return True
-        try:
-            return bool(self.policy.may_act(self.ctx))
-        except Exception:
-            _log.exception("guardrail policy may_act failed; the stream is held back")
-            return True
 
     def _account(self, began: float, in_send: float) -> None:
         self.app_seconds += time.perf_counter() - began
@@ -272,7 +203,7 @@ class Exchange(Responder):
             self.retry_outcome = "error" if skipped is not None else "recovered"
 
     async def on_complete_body(self, attempt: Attempt) -> None:
-        found = _safely(self.route.adapter.response_texts, attempt.body())
+        found = safely(self.route.adapter.response_texts, attempt.body())
         if found is None:
             await self.release(attempt, skipped="unsupported")
             return
@@ -293,156 +224,6 @@ class Exchange(Responder):
             return
         self.window_texts = texts
         await self._judge(attempt, texts)
-
-    # -- deciding ------------------------------------------------------------------
-
-    async def _judge(self, attempt: Attempt, texts: tuple[str, ...]) -> None:
-        """Classify ``texts`` (the worst choice counts), ask the policy, act on its answer."""
-        assert self.policy is not None and self.ctx is not None
-        result = await self.services.pool.classify(texts, self.options.classify_timeout)
-        self.classifier_seconds += result.seconds
-        if result.skipped is not None:
-            self.skipped, self.classification = result.skipped, None
-            if attempt.number > 1:
-                self.retry_outcome = "error"
-            blocked = None
-            if self.policy.fail_closed:
-                blocked = self._render_block(self.options.unavailable_message, 503)
-            if blocked is None:
-                await self._deliver(attempt)
-            else:
-                self.action = "block"
-                await self._respond(attempt, blocked)
-            return
-        worst = _worst(result.classifications)
-        self.classification, self.response_text = result.classifications[worst], texts[worst]
-        self.skipped = None
-        try:
-            decision = self.policy.decide(self.ctx, self.classification, attempt=attempt.number)
-        except Exception:
-            _log.exception("guardrail policy failed to decide; the response passes")
-            self.skipped = "error"
-            await self._deliver(attempt)
-            return
-        await self._act(attempt, decision)
-
-    async def _act(self, attempt: Attempt, decision: Decision) -> None:
-        assert self.info is not None and self.classification is not None
-        self.budget_exhausted = self.budget_exhausted or decision.budget_exhausted
-        if decision.shadow:
-            self.action, self.shadow_action = "shadow", decision.action
-            self.rule_id = decision.rule_id
-            await self._deliver(attempt)
-            return
-        if decision.action == "retry" and attempt.number < decision.max_attempts:
-            note = decision.retry_message or ""
-            rewritten = _safely(
-                lambda info: self.route.adapter.rewrite_request(info, note, decision.retry_role),
-                self.info,
-            )
-            if rewritten is not None:
-                self.action, self.rule_id = "retry", decision.rule_id
-                attempt.retry_body, attempt.mode = rewritten, Mode.DISCARD
-                return
-        if attempt.number > 1:
-            self.retry_outcome = "still_refused" if self.classification.is_refusal else "recovered"
-        elif decision.rule_id is not None:
-            self.rule_id = decision.rule_id
-        rendered: Rendered | None = None
-        if decision.action == "replace":
-            text = decision.replace_text or self.options.block_message
-            stream = attempt.is_stream
-            rendered = _safely(
-                lambda info: self.route.adapter.render_replacement(info, text, stream=stream),
-                self.info,
-            )
-        elif decision.action == "block":
-            message = decision.block_message or self.options.block_message
-            rendered = self._render_block(message, decision.block_status)
-        if rendered is None:
-            if decision.action in ("replace", "block"):
-                self.skipped = "error"  # the adapter could not render it: fail open
-            await self._deliver(attempt)
-            return
-        self.action, self.rule_id = decision.action, decision.rule_id
-        await self._respond(attempt, rendered)
-
-    def _render_block(self, message: str, status: int) -> Rendered | None:
-        assert self.info is not None
-        return _safely(
-            lambda info: self.route.adapter.render_block(info, message, status), self.info
-        )
-
-    async def _classify_released_stream(self) -> None:
-        attempt = self.final
-        if attempt is None or not attempt.body_complete:
-            return
-        if self.passive:
-            # Nothing judged this stream yet: if it cannot be read, say why (held streams
-            # were checked while held and keep their window's verdict).
-            reason = attempt.unreadable()
-            if reason is not None:
-                self.skipped = reason
-                return
-        if attempt.collector is None:
-            return
-        if attempt.deferred:
-            await self._read_released_stream(attempt)
-            return
-        texts = attempt.texts()
-        if not texts or (texts == self.window_texts and self.classification is not None):
-            return
-        result = await self.services.pool.classify(
-            texts, self.options.classify_timeout, background=True
-        )
-        self.classifier_seconds += result.seconds
-        if result.skipped is None:
-            worst = _worst(result.classifications)
-            self.classification, self.response_text = result.classifications[worst], texts[worst]
-            if self.passive:
-                self._decide_after_the_fact()
-        else:
-            # The finished text went unread: the window's verdict stays, and the skip is
-            # counted so that a classifier falling behind shows on the dashboards.
-            self.skipped = result.skipped
-
-    async def _read_released_stream(self, attempt: Attempt) -> None:
-        """A deferred stream: the classifier parses and classifies it (never held back)."""
-        name = self.route.builtin
-        assert name is not None
-        result = await self.services.pool.classify_stream(
-            name, attempt.raw(), self.options.classify_timeout
-        )
-        self.classifier_seconds += result.seconds
-        if result.skipped is not None:
-            self.skipped = result.skipped
-        elif result.classifications:  # none: no text to read (a tool call)
-            worst = _worst(result.classifications)
-            self.classification = result.classifications[worst]
-            self.response_text = result.texts[worst]
-            self._decide_after_the_fact()
-
-    def _decide_after_the_fact(self) -> None:
-        """An unheld stream's decision, for the record: it passed, whatever the policy says.
-
-        ``may_act`` said the policy would pass it; a hard floor or pass rule still names
-        itself. Should the policy act after all, the action is recorded as a shadow.
-        """
-        assert self.policy is not None and self.ctx is not None
-        assert self.classification is not None
-        try:
-            decision = self.policy.decide(self.ctx, self.classification, attempt=self.attempts)
-        except Exception:
-            _log.exception("guardrail policy failed to decide; the response passed")
-            self.skipped = "error"
-            return
-        self.rule_id = decision.rule_id
-        if decision.shadow or decision.action != "pass":
-            _log.warning(
-                "guardrail: the policy acted (%s) on a stream its may_act had let through",
-                decision.action,
-            )
-            self.action, self.shadow_action = "shadow", decision.action
 
     def _record(self, elapsed: float) -> None:
         try:

@@ -11,9 +11,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guardrail.classification import Classifier, WindowPrefixer
 from guardrail.errors import ConfigError, GuardrailError
-from guardrail.middleware._exchange import Exchange, Services
+from guardrail.middleware._exchange import Exchange
 from guardrail.middleware._inference import InferencePool
 from guardrail.middleware._routes import RouteTable
+from guardrail.middleware._services import Services
 from guardrail.middleware.options import GuardrailOptions
 from guardrail.outcome import Recorder
 from guardrail.policy_api import PolicyLike, PolicyProvider
