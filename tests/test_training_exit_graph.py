@@ -21,22 +21,20 @@ from guardrail.model import RefusalClassifier  # noqa: E402
 from guardrail.model._files import MODEL_FILE  # noqa: E402
 from guardrail.model._session import make_session  # noqa: E402
 from guardrail.training.card import refresh_exit_section  # noqa: E402
+from guardrail.training.exit_check import check_exit, exit_file  # noqa: E402
 from guardrail.training.exit_graph import (  # noqa: E402
     EMBEDDINGS,
     EXIT_FEATURES,
     EXIT_METADATA,
     ExitGraphError,
-    ExitHead,
-    ExitRule,
     add_exit,
-    check_exit,
-    exit_file,
     exit_layers,
     feature_model,
     features_name,
     has_exit,
     layer_output,
 )
+from guardrail.training.exit_head import ExitHead, ExitRule  # noqa: E402
 from guardrail.training.graph_tidy import tidy_model  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "exported_tiny.int8.onnx"

@@ -40,16 +40,15 @@ from guardrail.model._decode import combine, softmax
 from guardrail.model._files import MODEL_FILE
 from guardrail.model._session import make_session
 from guardrail.training.card import write_sha256sums
+from guardrail.training.exit_check import exit_file
 from guardrail.training.exit_graph import (
     EMBEDDINGS,
-    ExitHead,
-    ExitRule,
-    exit_file,
     feature_model,
     features_name,
     has_exit,
     report_name,
 )
+from guardrail.training.exit_head import ExitHead, ExitRule
 from guardrail.training.sources import Example
 from guardrail.training.train import training_windows
 from guardrail.training.windowing import WindowSpec, load_tokenizer, windows

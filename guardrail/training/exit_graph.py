@@ -3,14 +3,14 @@
 Most windows are easy. A clearly helpful answer, or a plain "I can't help with that", is
 already plain after the first transformer layer, and the second layer (about 45 % of a
 window's time here) only confirms it. So the graph gets a second, tiny head on the first
-layer's mean-pooled output (``ExitHead``: 384 -> 64, GELU, -> 21 logits: verdict, kind,
-category in the runtime's order) and an ``If``:
+layer's mean-pooled output (``exit_head.ExitHead``: 384 -> 64, GELU, -> 21 logits: verdict,
+kind, category in the runtime's order) and an ``If``:
 
 - the exit head is *sure* of every window in the run -> its logits are the outputs;
 - otherwise -> the rest of the original graph runs, exactly as before (same nodes, same
-  numbers: ``check_exit`` holds the not-exiting path to bit-identical outputs).
+  numbers: ``exit_check.check_exit`` holds the not-exiting path to bit-identical outputs).
 
-Sure means one of (``ExitRule``):
+Sure means one of (``exit_head.ExitRule``):
 - compliance: P(partial) + P(full) < ``compliance_below``;
 - full refusal: P(full) > ``full_refusal_from`` and the top category's probability >
   ``category_from``, so a window exits as a refusal only when its category is plain too
@@ -32,24 +32,21 @@ own name prefix, features output and metadata key, so either can be checked on i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from guardrail.training.exit_head import ExitHead, ExitRule
 
 __all__ = [
     "EMBEDDINGS",
     "EXIT_FEATURES",
     "EXIT_METADATA",
     "EXIT_ORDER",
+    "OUTPUTS",
     "ExitGraphError",
-    "ExitHead",
-    "ExitRule",
     "add_exit",
-    "check_exit",
-    "exit_file",
     "exit_layers",
     "feature_model",
     "features_name",
@@ -69,7 +66,8 @@ EMBEDDINGS = -1
 #: wraps the ones before it.
 EXIT_ORDER = (0, EMBEDDINGS)
 _EMBEDDINGS_OUTPUT = "/encoder/embeddings/LayerNorm/LayerNormalization_output_0"
-_OUTPUTS = (("verdict_logits", 0, 3), ("kind_logits", 3, 5), ("category_logits", 5, 21))
+#: The graph's outputs, in order, as (name, start, stop): each one's slice of the 21 logits.
+OUTPUTS = (("verdict_logits", 0, 3), ("kind_logits", 3, 5), ("category_logits", 5, 21))
 
 
 def _prefix(layer: int) -> str:
@@ -94,87 +92,8 @@ def features_name(layer: int = 0) -> str:
 
 
 class ExitGraphError(ValueError):
-    """The graph is not one this module can give an exit (or the exit changed its numbers)."""
-
-
-@dataclass(frozen=True)
-class ExitRule:
-    """When the exit head counts as sure of a window (see the module docstring)."""
-
-    compliance_below: float = 0.05
-    full_refusal_from: float = 0.98
-    category_from: float = 0.8
-
-    def sure(self, verdict_p: np.ndarray, category_p: np.ndarray) -> np.ndarray:
-        """Row-wise: would the graph take the exit for these exit-head probabilities?"""
-        refusal = verdict_p[:, 1] + verdict_p[:, 2]
-        plain = (verdict_p[:, 2] > self.full_refusal_from) & (
-            category_p.max(axis=1) > self.category_from
-        )
-        out: np.ndarray = (refusal < self.compliance_below) | plain
-        return out
-
-    def as_config(self) -> dict[str, float]:
-        return {
-            "compliance_below": self.compliance_below,
-            "full_refusal_from": self.full_refusal_from,
-            "category_from": self.category_from,
-        }
-
-
-@dataclass(frozen=True)
-class ExitHead:
-    """Weights of the exit head: ``gelu(x @ w1 + b1) @ w2 + b2`` -> 21 logits.
-
-    With a gate (``center``, ``whiten``, ``limit``) the head is trusted only near the
-    features it was fitted on: a window exits only where the squared Mahalanobis distance
-    ``|(x - center) @ whiten|^2`` is below ``limit``. A head reading a bag of word pieces
-    extrapolates with confidence to inputs unlike its training windows (a bare "No.", text
-    in another language), so there the model's layers decide.
-    """
-
-    w1: np.ndarray  # [hidden, width]
-    b1: np.ndarray  # [width]
-    w2: np.ndarray  # [width, 21]
-    b2: np.ndarray  # [21]
-    center: np.ndarray | None = None  # [hidden]
-    whiten: np.ndarray | None = None  # [hidden, hidden]
-    limit: float = float("inf")
-
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        """Squared distance of each row from the fitted features (0 without a gate)."""
-        if self.center is None or self.whiten is None:
-            return np.zeros(len(features), np.float32)
-        z = (features.astype(np.float32) - self.center) @ self.whiten
-        out: np.ndarray = (z * z).sum(axis=1)
-        return out
-
-    def with_gate(self, features: np.ndarray, quantile: float) -> ExitHead:
-        """This head gated to pass the ``quantile`` of ``features`` nearest their mean."""
-        x = features.astype(np.float64)
-        center = x.mean(axis=0)
-        # a small ridge: LayerNorm'd features leave some directions with ~no variance
-        cov = np.cov(x, rowvar=False) + 1e-6 * np.eye(x.shape[1])
-        values, vectors = np.linalg.eigh(cov)
-        whiten = (vectors / np.sqrt(values)).astype(np.float32)
-        gated = replace(self, center=center.astype(np.float32), whiten=whiten)
-        return replace(gated, limit=float(np.quantile(gated.distance(features), quantile)))
-
-    def inside(self, features: np.ndarray) -> np.ndarray:
-        """Row-wise: may the head's reading be taken at all (always, without a gate)?"""
-        if self.center is None:
-            return np.ones(len(features), bool)
-        out: np.ndarray = self.distance(features) < self.limit
-        return out
-
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        """The head in numpy, as the graph computes it (for checks and simulation)."""
-        from math import erf, sqrt
-
-        h = features.astype(np.float32) @ self.w1 + self.b1
-        h = h * 0.5 * (1.0 + np.vectorize(erf)(h / sqrt(2.0)).astype(np.float32))
-        out: np.ndarray = (h @ self.w2 + self.b2).astype(np.float32)
-        return out
+    """The graph is not one this module can give an exit (or, in exit_check, the exit changed
+    its numbers)."""
 
 
 def exit_layers(model: onnx.ModelProto) -> list[int]:
@@ -278,7 +197,7 @@ def add_exit(
     if any(other < layer for other in present):
         raise ExitGraphError("an exit can only go before the graph's exits (its If is outermost)")
     g = model.graph
-    if [o.name for o in g.output] != [name for name, _, _ in _OUTPUTS]:
+    if [o.name for o in g.output] != [name for name, _, _ in OUTPUTS]:
         raise ExitGraphError(f"unexpected outputs {[o.name for o in g.output]}")
     hidden = layer_output(model, layer)
     if head.w2.shape[1] != 21:
@@ -314,7 +233,7 @@ def add_exit(
         f32("category_from", rule.category_from),
         i64("axis1", [1]),
     ]
-    for name, start, stop in _OUTPUTS:
+    for name, start, stop in OUTPUTS:
         inits += [i64(name + "_start", [start]), i64(name + "_stop", [stop])]
     n = helper.make_node
     mlp = [
@@ -329,7 +248,7 @@ def add_exit(
         n("MatMul", [p + "h2", p + "w2"], [p + "l0"]),
         n("Add", [p + "l0", p + "b2"], [p + "logits"]),
     ]
-    for name, _, _ in _OUTPUTS:
+    for name, _, _ in OUTPUTS:
         mlp.append(
             n(
                 "Slice",
@@ -379,18 +298,18 @@ def add_exit(
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
 
     then_branch = helper.make_graph(
-        [n("Identity", [p + name], [p + name + "_out"]) for name, _, _ in _OUTPUTS],
+        [n("Identity", [p + name], [p + name + "_out"]) for name, _, _ in OUTPUTS],
         "early_exit",
         [],
-        [out_info(p + name + "_out") for name, _, _ in _OUTPUTS],
+        [out_info(p + name + "_out") for name, _, _ in OUTPUTS],
     )
     else_branch = helper.make_graph(
-        rest, "remaining_layers", [], [out_info(name) for name, _, _ in _OUTPUTS]
+        rest, "remaining_layers", [], [out_info(name) for name, _, _ in OUTPUTS]
     )
     branch = n(
         "If",
         [p + "sure"],
-        [name for name, _, _ in _OUTPUTS],
+        [name for name, _, _ in OUTPUTS],
         name=p + "if",
         then_branch=then_branch,
         else_branch=else_branch,
@@ -417,117 +336,3 @@ def add_exit(
     )
     onnx.checker.check_model(out)
     return out
-
-
-def check_exit(
-    original: Path,
-    head: ExitHead,
-    rule: ExitRule,
-    trials: int = 200,
-    seed: int = 0,
-    layer: int = 0,
-) -> tuple[int, int]:
-    """Check the exit graph against ``original`` on random padded batches; return (runs, exits).
-
-    Graphs built and compared: with a rule no window satisfies, every output must be
-    bit-identical to the original's (the remaining layers are untouched); with a rule every
-    window satisfies and no gate, the outputs must be the head's logits computed in numpy from
-    the pooled features (to 1e-4); with ``rule``, a run must exit exactly when
-    ``ExitRule.sure`` and the head's gate say so (runs within 1e-4 of a threshold are not
-    judged). A gated head is also built with its limit at the median distance of the random
-    batches, which are far from any training window, so that the gate itself is seen to both
-    pass and stop runs. Raises ExitGraphError on any mismatch.
-    """
-    import tempfile
-
-    from guardrail.model._session import make_session
-    from guardrail.training.graph_tidy import random_padded_feeds
-
-    model = onnx.load(str(original))
-    bare = replace(head, center=None, whiten=None, limit=float("inf"))
-    always = ExitRule(compliance_below=2.0)
-    with tempfile.TemporaryDirectory() as tmp:
-        features_path = Path(tmp) / "features.onnx"
-        onnx.save(feature_model(model, layer), str(features_path))
-        read = make_session(features_path, 1).session
-        batches = [
-            (feeds, read.run([features_name(layer)], feeds)[0])
-            for feeds in random_padded_feeds(model, trials, seed, max_batch=2)
-        ]
-        graphs = {
-            "never": (
-                head,
-                ExitRule(compliance_below=-1.0, full_refusal_from=2.0, category_from=2.0),
-            ),
-            "always": (bare, always),
-            "rule": (head, rule),
-        }
-        if head.center is not None:
-            middle = float(np.median(np.concatenate([head.distance(f) for _, f in batches])))
-            graphs["gate"] = (replace(head, limit=middle), always)
-        runs = {}
-        for name, (h, r) in graphs.items():
-            path = Path(tmp) / f"{name}.onnx"
-            onnx.save(add_exit(model, h, r, layer), str(path))
-            runs[name] = make_session(path, 1).session.run
-        base = make_session(original, 1).session
-        exited = 0
-        for feeds, features in batches:
-            want = base.run(None, feeds)
-            if not _same(want, runs["never"](None, feeds)):
-                raise ExitGraphError("the path through the remaining layers changed the outputs")
-            logits = head.logits(features)
-            for (_, a, b), y in zip(_OUTPUTS, runs["always"](None, feeds), strict=True):
-                if not np.allclose(logits[:, a:b], y, atol=1e-4):
-                    raise ExitGraphError("the exit's logits differ from the head's")
-            if "gate" in graphs:
-                gated = graphs["gate"][0]
-                if not _near_limit(gated, features):
-                    inside = bool(gated.inside(features).all())
-                    if inside == _same(want, runs["gate"](None, feeds)):
-                        raise ExitGraphError(f"the gate let through={not inside} in the graph")
-            verdict_p, category_p = _softmax(logits[:, 0:3]), _softmax(logits[:, 5:21])
-            if _near_threshold(rule, verdict_p, category_p) or _near_limit(head, features):
-                continue
-            sure = bool((rule.sure(verdict_p, category_p) & head.inside(features)).all())
-            took = not _same(want, runs["rule"](None, feeds))
-            if sure != took:
-                raise ExitGraphError(f"exit taken={took} where the rule says {sure}")
-            exited += sure
-    return trials, exited
-
-
-def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-
-
-def _near_threshold(rule: ExitRule, verdict_p: np.ndarray, category_p: np.ndarray) -> bool:
-    gaps = (
-        verdict_p[:, 1] + verdict_p[:, 2] - rule.compliance_below,
-        verdict_p[:, 2] - rule.full_refusal_from,
-        category_p.max(axis=1) - rule.category_from,
-    )
-    return any(bool((np.abs(g) < 1e-4).any()) for g in gaps)
-
-
-def _near_limit(head: ExitHead, features: np.ndarray) -> bool:
-    """Is a row's distance within float noise of the gate's limit (so not judged)?"""
-    if head.center is None:
-        return False
-    return bool((np.abs(head.distance(features) - head.limit) < 1e-4 * head.limit).any())
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
-def exit_file(path: Path, head: ExitHead, rule: ExitRule, layer: int = 0) -> tuple[int, int]:
-    """Give the int8 model at ``path`` its exit at ``layer`` in place, after ``check_exit``
-    passes."""
-    checked = check_exit(path, head, rule, layer=layer)
-    tmp = path.with_name(path.name + ".exit")
-    onnx.save(add_exit(onnx.load(str(path)), head, rule, layer), str(tmp))
-    tmp.replace(path)
-    return checked
