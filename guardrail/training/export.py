@@ -109,12 +109,21 @@ def _checkpoint_name(ckpt: Path) -> str:
 
 
 def export_artifact(
-    ckpt: Path, spec: WindowSpec, out: Path, run_dir: Path, val: list | None = None
+    ckpt: Path,
+    spec: WindowSpec,
+    out: Path,
+    run_dir: Path,
+    val: list | None = None,
+    *,
+    smooth_alpha: float | None = None,
+    smooth_windows: list[list[int]] | None = None,
 ) -> None:
     """Export ``ckpt`` to ``out`` (int8 model, tokenizer.json, config.json).
 
     With ``val`` (validation examples) the verdict biases are calibrated first
-    (``calibrate.py``) and the offsets recorded in config.json.
+    (``calibrate.py``) and the offsets recorded in config.json. With ``smooth_alpha`` the
+    fp32 graph is smoothed (``smooth.py``, calibrated on ``smooth_windows``) before it is
+    quantized; the unsmoothed fp32 graph stays the fp32 reference.
     """
     out.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +142,17 @@ def export_artifact(
     _export_fp32(model, fp32)
     # per-channel: per-tensor int8 moved logits by up to 0.15. reduce_range and keeping the
     # heads, the last layer or the embeddings in fp32 were tried: no fewer fp32/int8 flips.
-    quantize_dynamic(str(fp32), str(out / INT8_NAME), per_channel=True, weight_type=QuantType.QInt8)
+    source = fp32
+    if smooth_alpha is not None:
+        from guardrail.training.smooth import smooth_file
+
+        if not smooth_windows:
+            raise ValueError("smoothing needs calibration windows")
+        source = run_dir / "refusal-classifier.smoothed.fp32.onnx"
+        smooth_file(fp32, source, smooth_windows, smooth_alpha)
+    quantize_dynamic(
+        str(source), str(out / INT8_NAME), per_channel=True, weight_type=QuantType.QInt8
+    )
     tidy_file(out / INT8_NAME)  # constants for the export's shape arithmetic; same outputs
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     tok.save(str(out / "tokenizer.json"))
@@ -141,5 +160,10 @@ def export_artifact(
     cfg["checkpoint"] = _checkpoint_name(ckpt)
     if calibration is not None:
         cfg["verdict_bias_calibration"] = calibration
+    if smooth_alpha is not None:
+        cfg["quantization"] = (
+            f"{cfg['quantization']}, smoothed first (alpha {smooth_alpha}, "
+            f"{len(smooth_windows or ())} training windows; guardrail/training/smooth.py)"
+        )
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     print(f"exported {out / INT8_NAME} ({(out / INT8_NAME).stat().st_size / 1e6:.1f} MB)")
