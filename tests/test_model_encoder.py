@@ -57,6 +57,8 @@ def test_the_bundled_tokenizer_takes_the_fast_road() -> None:
         "抱歉，我无法帮助你。 Mixed ASCII and CJK",
         "",
         "   ",
+        "[PAD]",
+        "a [CLS] and a [SEP] inside, [MASK] and [UNK] too",
     ],
 )
 def test_hand_picked_texts_encode_as_the_full_pipeline_does(text: str) -> None:

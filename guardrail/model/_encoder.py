@@ -61,6 +61,12 @@ class Encoder:
     def __init__(self, tokenizer: Tokenizer) -> None:
         self._full = tokenizer
         self._bare, self._lower = _without_bert_normalizer(tokenizer)
+        # Added tokens ("[PAD]", "[CLS]" ...) are matched in the raw text, before the
+        # normalizer: lowercased for the fast road they would split into word pieces, so a
+        # text that contains one takes the full pipeline.
+        added = [t.get("content") for t in json.loads(tokenizer.to_str()).get("added_tokens", [])]
+        contents = sorted({c for c in added if isinstance(c, str) and c}, key=len, reverse=True)
+        self._added = re.compile("|".join(map(re.escape, contents))) if contents else None
 
     @property
     def fast(self) -> bool:
@@ -68,7 +74,12 @@ class Encoder:
         return self._bare is not None
 
     def _road(self, text: str) -> tuple[Tokenizer, str]:
-        if self._bare is not None and text.isascii() and _CONTROL.search(text) is None:
+        if (
+            self._bare is not None
+            and text.isascii()
+            and _CONTROL.search(text) is None
+            and (self._added is None or self._added.search(text) is None)
+        ):
             return self._bare, text.lower() if self._lower else text
         return self._full, _valid_utf8(text)
 
