@@ -57,7 +57,8 @@ def _graph() -> onnx.ModelProto:
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, None, 4])],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # IR 9: the lowest onnxruntime the project supports (1.17) reads no newer files.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
 
 
 def _windows() -> list[list[int]]:
