@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from tokenizers import Encoding, Tokenizer, normalizers
 
@@ -40,11 +41,13 @@ def _valid_utf8(text: str) -> str:
     return text
 
 
-def _without_bert_normalizer(tokenizer: Tokenizer) -> tuple[Tokenizer | None, bool]:
-    """A copy of ``tokenizer`` minus its BertNormalizer, and whether that lowercased; (None,
-    False) when the normalizer is something else (no fast road then)."""
-    serialized = tokenizer.to_str()
-    spec = json.loads(serialized).get("normalizer")
+def _without_bert_normalizer(
+    serialized: str, described: dict[str, Any]
+) -> tuple[Tokenizer | None, bool]:
+    """A copy of the tokenizer (``serialized``, parsed as ``described``) minus its
+    BertNormalizer, and whether that lowercased; (None, False) when the normalizer is
+    something else (no fast road then)."""
+    spec = described.get("normalizer")
     if not isinstance(spec, dict) or spec.get("type") != "BertNormalizer":
         return None, False
     bare = Tokenizer.from_str(serialized)
@@ -60,11 +63,13 @@ class Encoder:
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self._full = tokenizer
-        self._bare, self._lower = _without_bert_normalizer(tokenizer)
+        serialized = tokenizer.to_str()
+        described = json.loads(serialized)  # once: the tokenizer file is ~700 KB of JSON
+        self._bare, self._lower = _without_bert_normalizer(serialized, described)
         # Added tokens ("[PAD]", "[CLS]" ...) are matched in the raw text, before the
         # normalizer: lowercased for the fast road they would split into word pieces, so a
         # text that contains one takes the full pipeline.
-        added = [t.get("content") for t in json.loads(tokenizer.to_str()).get("added_tokens", [])]
+        added = [t.get("content") for t in described.get("added_tokens", [])]
         contents = sorted({c for c in added if isinstance(c, str) and c}, key=len, reverse=True)
         self._added = re.compile("|".join(map(re.escape, contents))) if contents else None
 

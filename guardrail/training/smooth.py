@@ -35,13 +35,14 @@ from onnx import helper, numpy_helper
 __all__ = ["activation_maxima", "smooth_file", "smooth_graph"]
 
 
-def _weight_matmuls(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
-    """Activation tensor -> the MatMul nodes that multiply it by a 2-D weight initializer."""
-    weights = {init.name: init for init in model.graph.initializer if len(init.dims) == 2}
-    found: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for node in model.graph.node:
+def _weight_matmuls(model: onnx.ModelProto) -> dict[str, list[int]]:
+    """Activation tensor -> positions (in graph order) of the MatMul nodes that multiply it
+    by a 2-D weight initializer. Positions, not names: node names may be empty."""
+    weights = {init.name for init in model.graph.initializer if len(init.dims) == 2}
+    found: dict[str, list[int]] = defaultdict(list)
+    for position, node in enumerate(model.graph.node):
         if node.op_type == "MatMul" and node.input[1] in weights:
-            found[node.input[0]].append(node)
+            found[node.input[0]].append(position)
     return dict(found)
 
 
@@ -86,9 +87,10 @@ def smooth_graph(
     out = onnx.ModelProto()
     out.CopyFrom(model)
     inits = {init.name: init for init in out.graph.initializer}
-    rename: dict[str, str] = {}  # MatMul node name -> its smoothed input
-    before: dict[str, onnx.NodeProto] = {}  # first consumer's name -> the Mul to put first
-    for index, (tensor, matmuls) in enumerate(sorted(_weight_matmuls(out).items())):
+    graph_nodes = out.graph.node
+    before: dict[int, onnx.NodeProto] = {}  # first consumer's position -> the Mul to put first
+    for index, (tensor, positions) in enumerate(sorted(_weight_matmuls(out).items())):
+        matmuls = [graph_nodes[i] for i in positions]
         if tensor not in maxima or len({m.input[1] for m in matmuls}) != len(matmuls):
             continue  # not calibrated, or one weight shared by two MatMuls: left as it is
         weights = [numpy_helper.to_array(inits[m.input[1]]) for m in matmuls]
@@ -102,18 +104,17 @@ def smooth_graph(
         for matmul, weight in zip(matmuls, weights, strict=True):
             name = matmul.input[1]
             inits[name].CopyFrom(numpy_helper.from_array(weight * factor[:, None], name))
-            rename[matmul.name] = scaled
-        before[matmuls[0].name] = helper.make_node(
+            matmul.input[0] = scaled
+        before[positions[0]] = helper.make_node(
             "Mul", [tensor, inverse], [scaled], name=f"smooth_mul_{index}"
         )
+    # The graph must stay in topological order: each Mul goes just before its first reader.
     nodes: list[onnx.NodeProto] = []
-    for node in out.graph.node:
+    for position, node in enumerate(graph_nodes):
+        if position in before:
+            nodes.append(before[position])
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
-        if copy.name in before:
-            nodes.append(before[copy.name])
-        if copy.name in rename:
-            copy.input[0] = rename[copy.name]
         nodes.append(copy)
     del out.graph.node[:]
     out.graph.node.extend(nodes)
@@ -123,10 +124,7 @@ def smooth_graph(
 
 def smooth_file(
     fp32: Path, out: Path, windows: Iterable[Sequence[int]], alpha: float = 0.5
-) -> dict[str, float]:
-    """Smooth the fp32 graph at ``fp32`` into ``out``; returns each input's max factor."""
+) -> None:
+    """Smooth the fp32 graph at ``fp32`` (calibrated on ``windows``) into ``out``."""
     model = onnx.load(str(fp32))
-    maxima = activation_maxima(model, windows)
-    smoothed = smooth_graph(model, maxima, alpha)
-    onnx.save(smoothed, str(out))
-    return {name: float(np.max(peak)) for name, peak in sorted(maxima.items())}
+    onnx.save(smooth_graph(model, activation_maxima(model, windows), alpha), str(out))
