@@ -15,8 +15,11 @@ import pytest
 onnx = pytest.importorskip("onnx")
 quantization = pytest.importorskip("onnxruntime.quantization")
 
+import inspect  # noqa: E402
+
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnxruntime.quantization import onnx_quantizer  # noqa: E402
 
 from guardrail.training.smooth import activation_maxima, smooth_file, smooth_graph  # noqa: E402
 
@@ -106,6 +109,16 @@ def test_matmuls_reading_one_tensor_share_one_mul() -> None:
     ].index("query")
 
 
+# onnxruntime 1.17 (the lowest version CI tests) quantizes through ``onnx.mapping``, which
+# onnx 1.19 removed; training installs a current onnxruntime, so only that pairing lacks it.
+_QUANTIZER_WORKS = hasattr(onnx, "mapping") or "onnx.mapping" not in inspect.getsource(
+    onnx_quantizer
+)
+
+
+@pytest.mark.skipif(
+    not _QUANTIZER_WORKS, reason="this onnxruntime's quantizer needs onnx.mapping (onnx < 1.19)"
+)
 def test_smoothing_shrinks_int8_error_on_outlier_channels(tmp_path: Path) -> None:
     """With outlier channels, the smoothed graph quantized to int8 stays nearer to fp32."""
     model = _graph()
