@@ -20,7 +20,7 @@ from guardrail._resources import bundled_model_dir  # noqa: E402
 from guardrail.model import RefusalClassifier  # noqa: E402
 from guardrail.model._files import MODEL_FILE  # noqa: E402
 from guardrail.model._session import make_session  # noqa: E402
-from guardrail.training.card import refresh_exit_section  # noqa: E402
+from guardrail.training.card_exit import refresh_exit_section  # noqa: E402
 from guardrail.training.exit_check import check_exit, exit_file  # noqa: E402
 from guardrail.training.exit_graph import (  # noqa: E402
     EMBEDDINGS,

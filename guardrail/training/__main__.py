@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         import onnx
 
         from guardrail.model._files import MODEL_FILE
-        from guardrail.training.card import exit_reports, refresh_exit_section
+        from guardrail.training.card_exit import exit_reports, refresh_exit_section
         from guardrail.training.early_exit import add_early_exit
         from guardrail.training.exit_graph import EXIT_ORDER, exit_layers
 
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 def _tidy(out: Path) -> int:
     """Tidy the artifact's int8 graph in place (identical outputs), then its card and sums."""
     from guardrail.model._files import MODEL_FILE
-    from guardrail.training.card import refresh_file_line
+    from guardrail.training.card_files import refresh_file_line
     from guardrail.training.graph_tidy import GraphTidyError, tidy_file
 
     try:

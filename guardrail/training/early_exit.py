@@ -39,7 +39,7 @@ from guardrail.evaluation.metrics import score
 from guardrail.model._decode import combine, softmax
 from guardrail.model._files import MODEL_FILE
 from guardrail.model._session import make_session
-from guardrail.training.card import write_sha256sums
+from guardrail.training.card_files import write_sha256sums
 from guardrail.training.exit_check import exit_file
 from guardrail.training.exit_graph import (
     EMBEDDINGS,
