@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="export: move activation range into the weights before quantizing (0-1; default off)",
     )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="train: distil from this checkpoint's verdict logits (e.g. a --layers 6 run)",
+    )
+    p.add_argument("--distill-weight", type=float, default=0.5, help="train: 0-1, with --teacher")
+    p.add_argument("--distill-temperature", type=float, default=2.0, help="train: with --teacher")
     p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
     return p
 
@@ -140,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             lr_encoder=args.lr,
             partial_weight=args.partial_weight,
             soft_labels=args.soft_labels,
+            teacher=args.teacher,
+            distill_weight=args.distill_weight,
+            distill_temperature=args.distill_temperature,
             bf16=_use_bf16(args.autocast),
         )
         print(f"bf16 autocast: {cfg.bf16}", flush=True)

@@ -53,6 +53,7 @@ class LabelledWindow:
     kind: int
     category: int
     votes: tuple[float, float, float] | None = None  # soft verdict target, when known
+    teacher: tuple[float, ...] | None = None  # a teacher's verdict logits (distill.py)
 
 
 def to_targets(ex: Example) -> LabelledWindow:

@@ -46,6 +46,17 @@ class TrainConfig:
     # Train the verdict head on the annotators' votes (XSTest rows) instead of the final
     # label alone: where the two annotators disagreed the target is a mix.
     soft_labels: bool = False
+    # Distillation (distill.py): a deeper checkpoint's verdict logits mixed into the verdict
+    # loss with this weight (0: hard labels only) at this temperature.
+    teacher: str | None = None
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must lie in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0.0:
+            raise ValueError(f"distill_temperature must be > 0, got {self.distill_temperature}")
 
 
 def _readable(tok, ids: list[int]) -> str:
@@ -158,6 +169,11 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
 
     items = training_windows(tok, data.train, spec)
+    if cfg.teacher is not None:
+        from guardrail.training.distill import distill_loss, with_teacher_logits
+
+        items = with_teacher_logits(Path(cfg.teacher), items, bf16=cfg.bf16)
+        print(f"teacher logits: {cfg.teacher} on {len(items)} windows", flush=True)
     val_pairs = encode_texts(tok, data.val, spec)
     val_gold = [e.verdict for e in data.val]
     print(f"train windows: {len(items)}  val texts: {len(val_pairs)}", flush=True)
@@ -200,6 +216,9 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
                 lv, lk, lc = model(ids, mask)
             lv, lk, lc = lv.float(), lk.float(), lc.float()
             loss = ce_v(lv, yv)
+            if cfg.teacher is not None:
+                w = cfg.distill_weight
+                loss = (1 - w) * loss + w * distill_loss(lv, targets, cfg.distill_temperature)
             if (yk >= 0).any():
                 loss = loss + 0.3 * ce_k(lk, yk)
             if (yc >= 0).any():
