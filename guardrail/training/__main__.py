@@ -1,4 +1,5 @@
-"""``python -m guardrail.training {stats,dev-jsonl,train,export,early-exit,evaluate,tidy,all}``.
+"""``python -m guardrail.training STAGE`` (stats, dev-jsonl, train, score, export, early-exit,
+evaluate, tidy, all).
 
 ``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), early-exit (fit the
 exit heads, after the first layer and on the embeddings, and build them into the int8 graph,
@@ -6,7 +7,9 @@ exit heads, after the first layer and on the embeddings, and build them into the
 evaluate on the dev split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS
 into ``--out``. ``tidy`` rewrites an artifact exported before the graph tidy
 (``graph_tidy.py``) in place; ``early-exit`` alone adds the exits an existing artifact lacks and
-rewrites the card's early-exit section.
+rewrites the card's early-exit section. ``score`` prints a checkpoint's fp32 verdict figures on
+val and dev (torch, windows decoded as at run time, no early exits), to compare training runs
+without exporting them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,17 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m guardrail.training")
     p.add_argument(
         "stage",
-        choices=["stats", "dev-jsonl", "train", "export", "early-exit", "evaluate", "tidy", "all"],
+        choices=[
+            "stats",
+            "dev-jsonl",
+            "train",
+            "score",
+            "export",
+            "early-exit",
+            "evaluate",
+            "tidy",
+            "all",
+        ],
     )
     p.add_argument(
         "--data-dir", default=None, help="default: $GUARDRAIL_DATA_DIR or ../shared/data"
@@ -154,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"bf16 autocast: {cfg.bf16}", flush=True)
         ckpt = train(data, spec, cfg, run_dir)
+    if args.stage == "score":
+        return _score(ckpt, data, spec)
     if args.stage in ("export", "all"):
         from guardrail.training.export import export_artifact
 
@@ -188,6 +203,24 @@ def main(argv: list[str] | None = None) -> int:
 
         report = evaluate_artifact(out, run_dir, data.dev, spec)
         write_card(out, report, data.counts, run_dir)
+    return 0
+
+
+def _score(ckpt: Path, data, spec) -> int:
+    """Print the checkpoint's fp32 binary and macro F1 on val and dev."""
+    from guardrail.evaluation.metrics import score
+    from guardrail.training.export import load_checkpoint
+    from guardrail.training.model import encoder_path
+    from guardrail.training.train import encode_texts, predict
+    from guardrail.training.windowing import load_tokenizer
+
+    if not ckpt.is_file():
+        raise SystemExit(f"checkpoint not found: {ckpt}")
+    model = load_checkpoint(ckpt)
+    tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
+    for name, rows in (("val", data.val), ("dev", data.dev)):
+        got = score([e.verdict for e in rows], predict(model, encode_texts(tok, rows, spec), spec))
+        print(f"{ckpt} {name}: binary F1 {got.binary.f1:.4f} macro-F1 {got.macro_f1:.4f}")
     return 0
 
 
