@@ -119,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.stage == "tidy":
         return _tidy(Path(args.out))
+    run_dir = Path(args.run_dir)
+    ckpt = Path(args.checkpoint) if args.checkpoint else run_dir / "best.pt"
+    if args.stage == "score" and not ckpt.is_file():
+        # checked before the data are assembled, which takes a while
+        raise SystemExit(f"checkpoint not found: {ckpt}")
     from guardrail.training.dataset import build
     from guardrail.training.split import write_dev_ids, write_jsonl
     from guardrail.training.windowing import WindowSpec
@@ -136,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.window_tokens:
         whole, part = args.window_tokens
         spec = WindowSpec(max_window_tokens=whole, head_tokens=part, tail_tokens=part)
-    run_dir = Path(args.run_dir)
     out = Path(args.out)
-    ckpt = Path(args.checkpoint) if args.checkpoint else run_dir / "best.pt"
 
     if args.stage == "stats":
         print(f"train rows {len(data.train)}  val {len(data.val)}  dev {len(data.dev)}")
@@ -214,8 +217,6 @@ def _score(ckpt: Path, data, spec) -> int:
     from guardrail.training.train import encode_texts, predict
     from guardrail.training.windowing import load_tokenizer
 
-    if not ckpt.is_file():
-        raise SystemExit(f"checkpoint not found: {ckpt}")
     model = load_checkpoint(ckpt)
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     for name, rows in (("val", data.val), ("dev", data.dev)):

@@ -27,7 +27,7 @@ _GRID = np.round(np.arange(-1.5, 1.51, 0.25), 2)
 @torch.no_grad()
 def window_logits(model: RefusalNet, pairs, batch_size: int = 64):
     """Verdict and category logits for every window, and each text's (head, tail) rows."""
-    from guardrail.training.train import _batches
+    from guardrail.training.train import padded_batches
 
     model.eval()
     flat, rows = [], []
@@ -35,7 +35,7 @@ def window_logits(model: RefusalNet, pairs, batch_size: int = 64):
         rows.append((len(flat), None if tail is None else len(flat) + 1))
         flat += [(head, None)] if tail is None else [(head, None), (tail, None)]
     vs, cs = [], []
-    for ids, mask, _ in _batches(flat, batch_size, None):
+    for ids, mask, _ in padded_batches(flat, batch_size, None):
         v, _, c = model(ids, mask)
         vs.append(v.float().numpy())
         cs.append(c.float().numpy())

@@ -27,14 +27,14 @@ def with_teacher_logits(
 ) -> list:
     """``items`` ((ids, LabelledWindow) pairs) with the teacher's verdict logits attached."""
     from guardrail.training.export import load_checkpoint
-    from guardrail.training.train import _batches
+    from guardrail.training.train import padded_batches
 
     if not teacher.is_file():
         raise FileNotFoundError(f"teacher checkpoint not found: {teacher}")
     model = load_checkpoint(teacher)
     model.eval()
     logits: list[tuple[float, ...]] = []
-    for ids, mask, _ in _batches(items, batch_size, None):  # in order: no rng
+    for ids, mask, _ in padded_batches(items, batch_size, None):  # in order: no rng
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             verdict, _, _ = model(ids, mask)
         logits += [tuple(row) for row in verdict.float().tolist()]

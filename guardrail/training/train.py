@@ -27,7 +27,7 @@ from guardrail.training.heuristics import looks_like_refusal
 from guardrail.training.model import RefusalNet, encoder_path
 from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
 
-__all__ = ["TrainConfig", "encode_texts", "predict", "train", "training_windows"]
+__all__ = ["TrainConfig", "encode_texts", "padded_batches", "predict", "train", "training_windows"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def encode_texts(tok, examples, spec: WindowSpec):
     return [windows(tok, ex.text, spec) for ex in examples]
 
 
-def _batches(items, batch_size: int, rng: random.Random | None):
+def padded_batches(items, batch_size: int, rng: random.Random | None):
     # items: (ids, target) pairs; dynamic padding to the longest window of each batch
     order = list(range(len(items)))
     if rng is not None:
@@ -138,7 +138,7 @@ def predict(model: RefusalNet, pairs, spec: WindowSpec, batch_size: int = 64) ->
             flat.append((tail, None))
         rows.append((h, t))
     vs, cs = [], []
-    for ids, mask, _ in _batches(flat, batch_size, None):
+    for ids, mask, _ in padded_batches(flat, batch_size, None):
         v, _, c = model(ids, mask)
         vs.append(v.float().numpy())
         cs.append(c.float().numpy())
@@ -204,7 +204,9 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         total = 0.0
-        for n_batch, (ids, mask, targets) in enumerate(_batches(items, cfg.batch_size, rng), 1):
+        for n_batch, (ids, mask, targets) in enumerate(
+            padded_batches(items, cfg.batch_size, rng), 1
+        ):
             yv = torch.tensor([t.verdict for t in targets])
             if cfg.soft_labels:
                 yv = torch.tensor(
