@@ -228,6 +228,8 @@ class Upstream:
     """An ASGI app answering each call with ``answer(request_json, call_number)``.
 
     ``answer`` returns (status, headers, list of body chunks); every request body is kept.
+    ``paced``: yield to the event loop after each chunk, as an app streaming a model's tokens
+    does (otherwise it sends its whole answer in one burst).
     """
 
     def __init__(
@@ -235,11 +237,13 @@ class Upstream:
         answer: Callable[[dict[str, Any], int], tuple[int, list[tuple[bytes, bytes]], list[bytes]]],
         *,
         fail_after: int | None = None,
+        paced: bool = False,
     ) -> None:
         self.answer = answer
         self.requests: list[dict[str, Any]] = []
         self.raw_requests: list[bytes] = []
         self.fail_after = fail_after
+        self.paced = paced
         self.completed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -263,6 +267,8 @@ class Upstream:
             await send(
                 {"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1}
             )
+            if self.paced:
+                await anyio.sleep(0)
         if not chunks:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         self.completed += 1

@@ -44,8 +44,10 @@ def guard(
     return middleware, recorder, classifier
 
 
-def fixed(status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> Upstream:
-    return Upstream(lambda request, n: (status, headers, chunks))
+def fixed(
+    status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes], *, paced: bool = False
+) -> Upstream:
+    return Upstream(lambda request, n: (status, headers, chunks), paced=paced)
 
 
 @pytest.mark.anyio

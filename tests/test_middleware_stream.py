@@ -60,7 +60,10 @@ async def test_compliant_stream_is_released_and_flows() -> None:
 
     app, recorder, _ = guard(upstream, stream_window_min_chars=5)
     got = await drive(app, STREAM, on_message=on_message)
-    assert [m.get("body") for m in got.messages[1:]] == [*chunks, b""]  # window: chunk 1
+    # The window closed at chunk 1; chunks 2-4 came while it was judged (the app did not
+    # wait before its fifth), so they leave with it; the rest flow one by one.
+    bodies = [m.get("body") for m in got.messages[1:]]
+    assert bodies == [b"".join(chunks[:5]), *chunks[5:], b""]
     assert got.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert got.headers["cache-control"] == "no-cache"
     assert got.headers["x-guardrail-verdict"] == "compliance"
@@ -139,7 +142,7 @@ async def test_exception_after_release_is_reraised_after_forwarding() -> None:
 
     with pytest.raises(RuntimeError, match="mid-response"):
         await drive(app, STREAM, on_message=keep)
-    assert [m.get("body") for m in sent[1:]] == chunks[:6]
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"".join(chunks[:6])
     assert len(recorder.outcomes) == 1
 
 
@@ -165,7 +168,7 @@ async def test_full_text_is_classified_after_the_last_byte() -> None:
     """The header carries the window's verdict; the outcome the full text's verdict."""
     text = "Sure, here is some general background on this topic. " + REFUSAL
     app, recorder, classifier = guard(
-        fixed(200, SSE, chat_sse(text, pieces=10)), stream_window_min_chars=20
+        fixed(200, SSE, chat_sse(text, pieces=10), paced=True), stream_window_min_chars=20
     )
     got = await drive(app, STREAM)
     assert got.headers["x-guardrail-verdict"] == "compliance"
@@ -229,6 +232,7 @@ async def test_window_max_chars_bounds_the_hold() -> None:
             await send(
                 {"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1}
             )
+            await anyio.sleep(0)  # at a model's pace: the window is judged while it waits
 
     released_at: list[int] = []
 
@@ -238,8 +242,10 @@ async def test_window_max_chars_bounds_the_hold() -> None:
 
     app, _, classifier = guard(upstream, stream_window_min_chars=10, stream_window_max_chars=60)
     await drive(app, STREAM, on_message=on_message)
-    assert released_at == [3]  # 20 characters per chunk: 60 after the third one
+    # 20 characters per chunk: the window is the first three; the app goes on meanwhile, so
+    # the release comes a few chunks later, long before the stream's end.
     assert 60 <= len(classifier.batches[0][0]) < 80
+    assert len(released_at) == 1 and 3 <= released_at[0] < len(chunks) // 2
 
 
 @pytest.mark.anyio
@@ -298,7 +304,7 @@ async def test_client_send_failure_propagates_and_is_recorded() -> None:
             raise OSError("client went away")
 
     app, recorder, _ = guard(fixed(200, SSE, chat_sse(ANSWER)), stream_window_min_chars=5)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="client went away"):
         await drive(app, STREAM, on_message=broken_pipe)
     assert len(recorder.outcomes) == 1
 
@@ -354,7 +360,7 @@ async def test_by_default_a_stream_is_judged_on_the_classifiers_first_window() -
     the finished text is classified after the last byte."""
     classifier = PrefixClassifier()
     app, recorder, _ = guard(
-        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)), classifier=classifier
+        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30), paced=True), classifier=classifier
     )
     got = await drive(app, STREAM)
     assert stream_text(got.body) == LONG_ANSWER
@@ -369,7 +375,7 @@ async def test_the_sentence_rule_can_be_chosen() -> None:
     """stream_window_rule='sentence' holds until the first sentence end, prefix or not."""
     classifier = PrefixClassifier()
     app, _, _ = guard(
-        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)),
+        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30), paced=True),
         classifier=classifier,
         stream_window_rule="sentence",
         stream_window_min_chars=20,
@@ -402,7 +408,7 @@ async def test_the_model_rule_still_closes_at_the_maximum() -> None:
     """A text that never yields a prefix is judged when it reaches stream_window_max_chars."""
     classifier = PrefixClassifier(ready_at=None)
     app, _, _ = guard(
-        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30)),
+        fixed(200, SSE, chat_sse(LONG_ANSWER, pieces=30), paced=True),
         classifier=classifier,
         stream_window_max_chars=100,
     )
@@ -424,7 +430,8 @@ async def test_the_bundled_model_judges_a_stream_on_its_head_and_reads_it_once()
     classifier = RefusalClassifier.load()
     reference = RefusalClassifier.load(memo_entries=0)
     text = "Here is how to repot a fern: water it first and loosen the roots. " * 30
-    app, recorder, _ = guard(fixed(200, SSE, chat_sse(text, pieces=60)), classifier=classifier)
+    upstream = fixed(200, SSE, chat_sse(text, pieces=60), paced=True)
+    app, recorder, _ = guard(upstream, classifier=classifier)
     got = await drive(app, STREAM)
     assert stream_text(got.body) == text
     assert got.headers["x-guardrail-verdict"] == "compliance"
@@ -446,7 +453,7 @@ async def test_a_finished_stream_whose_full_read_times_out_keeps_its_window_verd
     text = "Sure, here is some general background on this topic. " + REFUSAL
     classifier = SlowSecondCall()
     app, recorder, _ = guard(
-        fixed(200, SSE, chat_sse(text, pieces=10)),
+        fixed(200, SSE, chat_sse(text, pieces=10), paced=True),
         classifier=classifier,
         stream_window_min_chars=20,
         classify_timeout=0.1,

@@ -4,6 +4,13 @@ An ``Attempt`` is the ``send`` the wrapped app gets. It holds ``http.response.st
 the body (a JSON body whole; a stream up to the hold-back window), asks the exchange what
 to do, and then forwards, discards (for a retry, keeping the rest as a fallback) or
 swallows (after the exchange answered with its own response) what follows.
+
+A stream's window is judged in a task of its own while the app goes on sending (``JUDGING``:
+what it sends is kept). An app that has its whole answer at hand (an upstream that answered
+in one burst) has then finished before the task starts, and the task judges the whole
+answer instead of the window: one classification where the window and the finished text
+would have been two. An app that streams at a model's pace is judged on the window, as
+soon as it waits for its next token.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ class Mode(enum.Enum):
     WAIT_START = "wait_start"  # nothing received yet
     BUFFER = "buffer"  # holding a complete-body response (JSON, plain text)
     HOLD = "hold"  # holding the start of a stream
+    JUDGING = "judging"  # the stream's window is being judged: keep what comes meanwhile
+    RELEASING = "releasing"  # held messages are going out: keep what comes, then wait
     FORWARD = "forward"  # committed: every message goes to the client as it comes
     DISCARD = "discard"  # a retry follows: keep the rest as a fallback, send nothing
     SWALLOW = "swallow"  # the client already has its answer: drop the rest
@@ -114,6 +123,13 @@ class Attempt:
                     self._collect(b"".join(unread), final=self.body_complete)
                     if self.broken:
                         self.parser = self.collector = None
+        elif mode is Mode.JUDGING:
+            await self._on_judging(message)
+        elif mode is Mode.RELEASING:
+            # Only a stream judged in its own task gets here: that task is sending what
+            # was held and sends this too; the app waits until it has.
+            self._keep_unread(message)
+            await self.exchange.settle()
         elif mode is Mode.WAIT_START:
             await self._on_start(message)
         elif mode is Mode.DISCARD:
@@ -163,21 +179,64 @@ class Attempt:
     async def _on_stream_chunk(self, message: Message) -> None:
         self._keep(message)
         self._collect(message.get("body", b""), final=not message.get("more_body", False))
-        assert self.collector is not None and self.parser is not None
-        options = self.exchange.options
         texts = self.texts()
-        if self.parser.invalid or self.broken or self.collector.unsupported:
-            await self.exchange.release(self, skipped="unsupported")
-        elif self.collector.tool_call_first and not texts:
-            await self.exchange.release(self, skipped=None)  # a tool call: nothing to judge
-        elif self.held_bytes > options.max_response_bytes:
-            await self.exchange.release(self, skipped="too_large")
-        elif self.body_complete:
+        if await self._released_unjudged(texts):
+            return
+        if self.body_complete:
             await self.exchange.on_stream_window(self, texts)
         else:
             window = self._window(texts)
             if window is not None:
-                await self.exchange.on_stream_window(self, window)
+                self.mode = Mode.JUDGING
+                self.exchange.judge_window_soon(self, window)
+
+    async def _released_unjudged(self, texts: tuple[str, ...]) -> bool:
+        """Release a held stream that cannot be judged (unreadable, a tool call, too large)."""
+        assert self.collector is not None and self.parser is not None
+        if self.parser.invalid or self.broken or self.collector.unsupported:
+            await self.exchange.release(self, skipped="unsupported")
+        elif self.collector.tool_call_first and not texts:
+            await self.exchange.release(self, skipped=None)  # a tool call: nothing to judge
+        elif self.held_bytes > self.exchange.options.max_response_bytes:
+            await self.exchange.release(self, skipped="too_large")
+        else:
+            return False
+        return True
+
+    def _keep_unread(self, message: Message) -> None:
+        """Keep a message to send later, and its bytes to read once the stream has ended."""
+        self._keep(message)
+        if message["type"] == "http.response.body":
+            chunk = message.get("body", b"")
+            self._unread.append(chunk)
+            self._unread_bytes += len(chunk)
+
+    async def _on_judging(self, message: Message) -> None:
+        self._keep_unread(message)
+        if self.held_bytes > self.exchange.options.max_response_bytes:
+            # Keep no more than a held body may hold: the app waits for the decision.
+            await self.exchange.settle()
+
+    async def judge_held(self, window: tuple[str, ...]) -> None:
+        """The judging task: the whole answer when it has arrived meanwhile, else the window."""
+        if not self.body_complete or self.held_bytes > self.exchange.options.max_response_bytes:
+            await self.exchange.on_stream_window(self, window)
+            return
+        self.read_rest()
+        texts = self.texts()
+        if not await self._released_unjudged(texts):
+            await self.exchange.on_stream_window(self, texts)
+
+    def read_rest(self) -> None:
+        """Parse the stream bytes that came while the window was judged (the stream ended)."""
+        if not self._unread or self.parser is None:
+            return
+        unread, self._unread, self._unread_bytes = self._unread, [], 0
+        if self.held_bytes > self.exchange.options.max_response_bytes:
+            self.parser = self.collector = None
+            self.overflowed = True
+            return
+        self._collect(b"".join(unread), final=self.body_complete)
 
     def _window(self, texts: tuple[str, ...]) -> tuple[str, ...] | None:
         """The texts to judge once the hold-back window is complete; None: hold on.

@@ -10,6 +10,7 @@ Judging an answer (classify, ask the policy, act) is ``Judge``'s part (``_judge`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ class Exchange(Judge):
         super().__init__(services, route, send)
         self.scope = scope
         self.receive = receive
+        self._judging: asyncio.Task[None] | None = None  # a stream's window being judged
 
     # -- the request ---------------------------------------------------------------
 
@@ -60,6 +62,11 @@ class Exchange(Judge):
             # After the last byte went out: adds no latency, only a better verdict for metrics.
             await self.classify_released_stream()
         finally:
+            judging = self._judging
+            if judging is not None and not judging.done():
+                judging.cancel()  # the request was cancelled: so is its judging
+            elif judging is not None and not judging.cancelled():
+                judging.exception()  # raised to whoever awaited it; marks it as retrieved
             self._record((answered or time.perf_counter()) - started)
 
     async def _run(self) -> None:
@@ -138,13 +145,34 @@ class Exchange(Judge):
         finally:
             self._account(began, in_send)
 
+    def judge_window_soon(self, attempt: Attempt, window: tuple[str, ...]) -> None:
+        """Judge a held stream in a task of its own, which starts once the app waits."""
+        self._judging = asyncio.get_running_loop().create_task(self._judge_held(attempt, window))
+
+    async def _judge_held(self, attempt: Attempt, window: tuple[str, ...]) -> None:
+        try:
+            await attempt.judge_held(window)
+        except Exception:
+            if attempt.mode is not Mode.JUDGING:
+                raise  # sending failed (the client left): the app's send raises it, as unguarded
+            # Nothing may cost the client its answer: what was held goes out unjudged.
+            _log.exception("guardrail failed to judge a held stream; it passes")
+            self.skipped = "error"
+            await self._forward_held(attempt)
+
+    async def settle(self) -> None:
+        """Wait until the held stream's judging task (if any) has acted on its decision."""
+        if self._judging is not None:
+            await self._judging
+
     async def _after_error(self, attempt: Attempt) -> bool:
         """After the app raised: True when the client still gets a whole response."""
+        await self.settle()
         if attempt.mode in (Mode.DISCARD, Mode.SWALLOW):
             # The client never sees this attempt (retried or answered already).
             _log.warning("guardrail: wrapped app failed in a discarded attempt", exc_info=True)
             return True
-        if attempt.mode is Mode.FORWARD:
+        if attempt.mode in (Mode.FORWARD, Mode.RELEASING):
             return False  # bytes are out: end it like the unguarded app would have
         if attempt.number > 1:
             self.retry_outcome = "error"
@@ -158,6 +186,7 @@ class Exchange(Judge):
 
     async def _after_return(self, attempt: Attempt) -> None:
         """The app returned; if it left its response unfinished, pass on what it sent."""
+        await self.settle()
         if attempt.mode not in (Mode.WAIT_START, Mode.BUFFER, Mode.HOLD):
             return
         if attempt.number > 1 and self.fallback is not None:

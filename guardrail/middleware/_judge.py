@@ -172,6 +172,9 @@ class Judge(Responder):
         if attempt.deferred:
             await self._read_released_stream(attempt)
             return
+        attempt.read_rest()  # what came while its window was judged, if it ended then
+        if attempt.collector is None:
+            return
         texts = attempt.texts()
         if not texts or (texts == self.window_texts and self.classification is not None):
             return

@@ -87,19 +87,24 @@ class Responder:
         assert attempt.start is not None
         self.status = attempt.status
         self.final = attempt if attempt.parser is not None else None
-        attempt.mode = Mode.FORWARD
+        # A stream judged in a task of its own keeps getting messages while these sends
+        # wait on the client: they join the held ones, and only once nothing is held any
+        # more do the app's messages go straight out, so none overtakes another.
+        attempt.mode = Mode.RELEASING
         await self.send_client(with_headers(attempt.start, self._guard_headers()))
-        held, attempt.held = attempt.held, []
-        if len(held) > 1 and all(m["type"] == "http.response.body" for m in held):
-            held = [
-                {
-                    "type": "http.response.body",
-                    "body": b"".join(m.get("body", b"") for m in held),
-                    "more_body": held[-1].get("more_body", False),
-                }
-            ]
-        for message in held:
-            await self.send_client(message)
+        while attempt.held:
+            held, attempt.held = attempt.held, []
+            if len(held) > 1 and all(m["type"] == "http.response.body" for m in held):
+                held = [
+                    {
+                        "type": "http.response.body",
+                        "body": b"".join(m.get("body", b"") for m in held),
+                        "more_body": held[-1].get("more_body", False),
+                    }
+                ]
+            for message in held:
+                await self.send_client(message)
+        attempt.mode = Mode.FORWARD
 
     async def _deliver(self, attempt: Attempt) -> None:
         """Send a classified response unchanged (a complete body with its exact length)."""
