@@ -10,23 +10,18 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from guardrail.training.__main__ import main
-from guardrail.training.paths import data_dir
-
-needs_data = pytest.mark.skipif(not data_dir(None).is_dir(), reason="../shared/data is absent")
 
 
-@needs_data
 def test_score_names_a_missing_checkpoint(tmp_path: Path) -> None:
     """`score` with a checkpoint that does not exist exits with its path, not a traceback."""
     missing = tmp_path / "nowhere.pt"
     with pytest.raises(SystemExit, match=r"checkpoint not found: .*nowhere\.pt"):
-        main(["score", "--checkpoint", str(missing)])
+        main(["score", "--checkpoint", str(missing), "--data-dir", str(tmp_path / "no-data")])
 
 
-@needs_data
 def test_a_teacher_that_does_not_exist_is_refused_before_training(tmp_path: Path) -> None:
-    """`train --teacher` with a missing file fails before any step is taken."""
-    with pytest.raises(FileNotFoundError, match="teacher checkpoint not found"):
+    """`train --teacher` with a missing file exits with its path before the data are read."""
+    with pytest.raises(SystemExit, match=r"teacher checkpoint not found: .*teacher\.pt"):
         main(
             [
                 "train",
@@ -36,6 +31,8 @@ def test_a_teacher_that_does_not_exist_is_refused_before_training(tmp_path: Path
                 str(tmp_path / "run"),
                 "--epochs",
                 "1",
+                "--data-dir",
+                str(tmp_path / "no-data"),
             ]
         )
     assert not list((tmp_path / "run").glob("*.pt"))

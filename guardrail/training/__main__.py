@@ -121,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         return _tidy(Path(args.out))
     run_dir = Path(args.run_dir)
     ckpt = Path(args.checkpoint) if args.checkpoint else run_dir / "best.pt"
+    # files are checked before the data are assembled, which takes a while
     if args.stage == "score" and not ckpt.is_file():
-        # checked before the data are assembled, which takes a while
         raise SystemExit(f"checkpoint not found: {ckpt}")
+    if args.stage in ("train", "all") and args.teacher and not Path(args.teacher).is_file():
+        raise SystemExit(f"teacher checkpoint not found: {args.teacher}")
     from guardrail.training.dataset import build
     from guardrail.training.split import write_dev_ids, write_jsonl
     from guardrail.training.windowing import WindowSpec
