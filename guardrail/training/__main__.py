@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from guardrail.training.paths import REPO_ROOT, data_dir
@@ -193,12 +194,17 @@ def main(argv: list[str] | None = None) -> int:
 
         from guardrail.model._files import MODEL_FILE
         from guardrail.training.card_exit import exit_reports, refresh_exit_section
-        from guardrail.training.early_exit import add_early_exit
+        from guardrail.training.early_exit import NoExitRuleError, add_early_exit
         from guardrail.training.exit_graph import EXIT_ORDER, exit_layers
 
         present = exit_layers(onnx.load(str(out / MODEL_FILE)))
         for layer in (layer for layer in EXIT_ORDER if layer not in present):  # innermost first
-            report = add_early_exit(out, run_dir, data.train, data.val, data.dev, spec, layer)
+            try:
+                report = add_early_exit(out, run_dir, data.train, data.val, data.dev, spec, layer)
+            except NoExitRuleError as exc:
+                # the model is complete without it; it only runs every layer for every window
+                print(exc, file=sys.stderr)
+                continue
             print(json.dumps({k: report[k] for k in ("val", "dev", "dev_runtime")}, indent=1))
         if args.stage == "early-exit":
             refresh_exit_section(out, exit_reports(run_dir))

@@ -53,7 +53,7 @@ from guardrail.training.sources import Example
 from guardrail.training.train import training_windows
 from guardrail.training.windowing import WindowSpec, load_tokenizer, windows
 
-__all__ = ["GATE_QUANTILE", "WIDTH", "add_early_exit", "fit_head"]
+__all__ = ["GATE_QUANTILE", "WIDTH", "NoExitRuleError", "add_early_exit", "choose_rule", "fit_head"]
 
 WIDTH = 64
 EPOCHS = 300
@@ -165,6 +165,29 @@ MAX_DISAGREEMENT = 0.001
 def _within(d: dict[str, float]) -> bool:
     limit = MAX_DISAGREEMENT * d["exits"]
     return d["verdict_disagreements"] <= limit and d["category_disagreements"] <= limit
+
+
+class NoExitRuleError(Exception):
+    """No rule on the grid lets an exit head stand in for the model closely enough."""
+
+
+def choose_rule(
+    grid: list[tuple[ExitRule, dict[str, float]]], layer: int
+) -> tuple[ExitRule, dict[str, float]]:
+    """The rule with the most exits among those within ``MAX_DISAGREEMENT``.
+
+    A model whose cheap head cannot mimic it closely enough gets no exit at that layer, and
+    the stage says so instead of building one that changes the model's answers.
+    """
+    allowed = [(r, d) for r, d in grid if _within(d)]
+    if not allowed:
+        fewest = min(d["verdict_disagreements"] + d["category_disagreements"] for _, d in grid)
+        raise NoExitRuleError(
+            f"no early exit at layer {layer}: every rule on the grid disagrees with the model "
+            f"on more than {MAX_DISAGREEMENT:.1%} of its exits (fewest disagreements: "
+            f"{fewest:g}); the artifact is left without this exit"
+        )
+    return max(allowed, key=lambda pair: pair[1]["exits"])
 
 
 def _fit(features: np.ndarray, targets: np.ndarray, gate: float | None) -> ExitHead:
@@ -311,8 +334,7 @@ def add_early_exit(
     gate = GATE_QUANTILE.get(layer)
     cross, inside = _cross_fitted(features, targets, gate)
     grid = [(r, _disagreements(targets, cross, inside, r)) for r in _GRID]
-    allowed = [(r, d) for r, d in grid if _within(d)]
-    rule, chosen = max(allowed, key=lambda pair: pair[1]["exits"])
+    rule, chosen = choose_rule(grid, layer)
     report: dict[str, object] = {
         "layer": layer,
         "rule": rule.as_config(),
