@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import pytest
+from apps.doubles import KeywordClassifier
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,18 +21,6 @@ from guardrail.policy_api import Decision, RequestContext
 
 ROUTE = "/v1/chat/completions"
 REFUSAL = "I'm sorry, but I can't help with that."
-
-
-class KeywordClassifier:
-    """full_refusal / cannot / skill_level when the text contains "I can't"."""
-
-    def classify(self, text: str) -> Classification:
-        if "I can't" in text:
-            return Classification("full_refusal", 0.99, "cannot", "skill_level", 0.9)
-        return Classification("compliance", 0.01, "none", "none", 0.0)
-
-    def classify_batch(self, texts: Sequence[str]) -> list[Classification]:
-        return [self.classify(t) for t in texts]
 
 
 class KeywordPolicy:

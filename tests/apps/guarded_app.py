@@ -13,8 +13,8 @@ Run: ``uvicorn apps.guarded_app:app`` with ``tests/`` on PYTHONPATH.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
+from apps.doubles import KeywordClassifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,18 +28,6 @@ from guardrail.policy_api import Decision, RequestContext
 
 REFUSAL_TEXT = "I'm sorry, but I can't help with that."
 ANSWER_TEXT = "Sure. Paris is the capital of France."
-
-
-class KeywordClassifier:
-    """Says full_refusal (cannot / skill_level) for texts containing "I can't"."""
-
-    def classify(self, text: str) -> Classification:
-        if "I can't" in text:
-            return Classification("full_refusal", 0.99, "cannot", "skill_level", 0.9)
-        return Classification("compliance", 0.01, "none", "none", 0.0)
-
-    def classify_batch(self, texts: Sequence[str]) -> list[Classification]:
-        return [self.classify(t) for t in texts]
 
 
 class PassPolicy:
