@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=str(REPO_ROOT / "training_runs" / "run"))
     p.add_argument("--checkpoint", default=None, help="default: <run-dir>/best.pt")
     p.add_argument("--layers", type=int, default=2)
+    p.add_argument(
+        "--pooling",
+        choices=("mean", "mean_max"),  # model.POOLINGS; listed here to keep torch unimported
+        default="mean",
+        help="train: pool the encoder's tokens by their mean, or their mean and maximum",
+    )
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=6e-5, help="encoder learning rate")
     p.add_argument("--partial-weight", type=float, default=2.0)
@@ -162,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         write_dev_ids(data.dev_ids)
         cfg = TrainConfig(
             layers=args.layers,
+            pooling=args.pooling,
             epochs=args.epochs,
             lr_encoder=args.lr,
             partial_weight=args.partial_weight,

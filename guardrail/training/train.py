@@ -33,6 +33,7 @@ __all__ = ["TrainConfig", "encode_texts", "padded_batches", "predict", "train", 
 @dataclass(frozen=True)
 class TrainConfig:
     layers: int = 2
+    pooling: str = "mean"
     epochs: int = 5
     batch_size: int = 32
     lr_encoder: float = 6e-5
@@ -179,7 +180,7 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
     print(f"train windows: {len(items)}  val texts: {len(val_pairs)}", flush=True)
     print(f"train window labels: {Counter(VERDICTS[t.verdict] for _, t in items)}", flush=True)
 
-    model = RefusalNet(cfg.layers)
+    model = RefusalNet(cfg.layers, pooling=cfg.pooling)
     heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
     opt = torch.optim.AdamW(
@@ -242,7 +243,9 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
         val = score(val_gold, pred)
         bf, mf = val.binary.f1, val.macro_f1
         ckpt = run_dir / f"epoch{epoch}.pt"
-        torch.save({"state_dict": model.state_dict(), "layers": cfg.layers}, ckpt)
+        torch.save(
+            {"state_dict": model.state_dict(), "layers": cfg.layers, "pooling": cfg.pooling}, ckpt
+        )
         print(
             f"epoch {epoch} done loss {total / max(1, n_batch):.4f} val binary_f1 {bf:.4f} "
             f"macro_f1 {mf:.4f} elapsed {time.time() - t0:.0f}s",
