@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,3 +37,21 @@ def test_a_teacher_that_does_not_exist_is_refused_before_training(tmp_path: Path
             ]
         )
     assert not list((tmp_path / "run").glob("*.pt"))
+
+
+def test_train_passes_seed_and_pooling_to_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --seed N --pooling mean_max` builds the training config with that seed and pooling."""
+    import guardrail.training.dataset as dataset
+    import guardrail.training.split as split
+    import guardrail.training.train as train
+
+    seen = []
+    monkeypatch.setattr(dataset, "build", lambda root, **kw: SimpleNamespace(dev_ids=[]))
+    monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
+    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: seen.append(cfg))
+    (tmp_path / "data").mkdir()
+    argv = ["train", "--seed", "11", "--pooling", "mean_max", "--data-dir", str(tmp_path / "data")]
+    assert main([*argv, "--run-dir", str(tmp_path / "run"), "--autocast", "off"]) == 0
+    assert (seen[0].seed, seen[0].pooling, seen[0].bf16) == (11, "mean_max", False)

@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=6e-5, help="encoder learning rate")
     p.add_argument("--partial-weight", type=float, default=2.0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="train: seeds the heads' initialisation, dropout and batch order (not the split)",
+    )
     p.add_argument("--human-repeat", type=int, default=2)
     p.add_argument("--auto-cap", type=int, default=250)
     p.add_argument("--synth-per-category", type=int, default=50)
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(
             layers=args.layers,
             pooling=args.pooling,
+            seed=args.seed,
             epochs=args.epochs,
             lr_encoder=args.lr,
             partial_weight=args.partial_weight,
