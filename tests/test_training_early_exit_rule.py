@@ -8,6 +8,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from guardrail.training.early_exit import (
+    _GRID,
     MAX_DISAGREEMENT,
     NoExitRuleError,
     choose_rule,
@@ -42,3 +43,16 @@ def test_a_grid_with_no_rule_within_the_bound_is_refused_with_the_layer_named() 
     assert MAX_DISAGREEMENT * 5000 < 6
     with pytest.raises(NoExitRuleError, match=r"no early exit at layer 0: .*0\.1%.*fewest.*: 7"):
         choose_rule(grid, layer=0)
+
+
+def test_the_grid_reaches_strict_compliance_thresholds_and_picks_most_exits_within() -> None:
+    """Stricter compliance thresholds are on the grid, yet a looser rule within the bound wins."""
+    thresholds = {rule.compliance_below for rule in _GRID}
+    assert {0.002, 0.005, 0.01, 0.1} <= thresholds
+    strict = ExitRule(compliance_below=0.01, full_refusal_from=0.98, category_from=0.9)
+    assert strict in _GRID
+    # a head too loose at 0.02 (11 disagreements in 8,397 exits) keeps its exit at 0.01
+    grid = [(_TIGHT, _cell(8397, 11)), (strict, _cell(8316, 8))]
+    assert choose_rule(grid, layer=0)[0] == strict
+    grid.append((_LOOSE, _cell(8834, 8)))
+    assert choose_rule(grid, layer=0)[0] == _LOOSE

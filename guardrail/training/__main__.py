@@ -221,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(json.dumps({k: report[k] for k in ("val", "dev", "dev_runtime")}, indent=1))
         if args.stage == "early-exit":
-            refresh_exit_section(out, exit_reports(run_dir))
+            if (out / "MODEL_CARD.md").is_file():
+                refresh_exit_section(out, exit_reports(run_dir))
+            else:
+                # a fresh export has no card yet; `evaluate` writes one with this section
+                print(f"{out}: no MODEL_CARD.md to update; `evaluate` writes it", file=sys.stderr)
     if args.stage in ("evaluate", "all"):
         from guardrail.training.card import write_card
         from guardrail.training.evaluate import evaluate_artifact
