@@ -1,5 +1,5 @@
 """``python -m guardrail.training STAGE`` (stats, dev-jsonl, train, score, export, early-exit,
-evaluate, tidy, all).
+evaluate, tidy, soup, all).
 
 ``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), early-exit (fit the
 exit heads, after the first layer and on the embeddings, and build them into the int8 graph,
@@ -7,9 +7,10 @@ exit heads, after the first layer and on the embeddings, and build them into the
 evaluate on the dev split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS
 into ``--out``. ``tidy`` rewrites an artifact exported before the graph tidy
 (``graph_tidy.py``) in place; ``early-exit`` alone adds the exits an existing artifact lacks and
-rewrites the card's early-exit section. ``score`` prints a checkpoint's fp32 verdict figures on
-val and dev (torch, windows decoded as at run time, no early exits), to compare training runs
-without exporting them.
+rewrites the card's early-exit section. ``soup --soup-of A B ...`` writes the mean of those
+checkpoints' weights to ``<run-dir>/best.pt`` (``soup.py``), which the later stages then read.
+``score`` prints a checkpoint's fp32 verdict figures on val and dev (torch, windows decoded as
+at run time, no early exits), to compare training runs without exporting them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
             "early-exit",
             "evaluate",
             "tidy",
+            "soup",
             "all",
         ],
     )
@@ -102,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-weight", type=float, default=0.5, help="train: 0-1, with --teacher")
     p.add_argument("--distill-temperature", type=float, default=2.0, help="train: with --teacher")
     p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
+    p.add_argument(
+        "--soup-of",
+        nargs="+",
+        default=None,
+        metavar="CHECKPOINT",
+        help="soup: the checkpoints whose weights are averaged into <run-dir>/best.pt",
+    )
     return p
 
 
@@ -133,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "tidy":
         return _tidy(Path(args.out))
     run_dir = Path(args.run_dir)
+    if args.stage == "soup":
+        return _soup(args.soup_of or [], run_dir)
     ckpt = Path(args.checkpoint) if args.checkpoint else run_dir / "best.pt"
     # files are checked before the data are assembled, which takes a while
     if args.stage == "score" and not ckpt.is_file():
@@ -248,6 +259,18 @@ def _score(ckpt: Path, data, spec) -> int:
     for name, rows in (("val", data.val), ("dev", data.dev)):
         got = score([e.verdict for e in rows], predict(model, encode_texts(tok, rows, spec), spec))
         print(f"{ckpt} {name}: binary F1 {got.binary.f1:.4f} macro-F1 {got.macro_f1:.4f}")
+    return 0
+
+
+def _soup(paths: list[str], run_dir: Path) -> int:
+    """Average the checkpoints into the run directory's best.pt."""
+    from guardrail.training.soup import SoupError, soup_checkpoints
+
+    try:
+        out = soup_checkpoints([Path(p) for p in paths], run_dir / "best.pt")
+    except SoupError as exc:
+        raise SystemExit(f"soup: {exc}") from exc
+    print(f"wrote {out}: the mean of {len(paths)} checkpoints")
     return 0
 
 
