@@ -17,7 +17,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from guardrail.model._files import MODEL_FILE
 from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
 from guardrail.training.graph_tidy import tidy_file
-from guardrail.training.model import RefusalNet, encoder_path
+from guardrail.training.model import RefusalNet, checkpoint_pooling, encoder_path
 from guardrail.training.windowing import WindowSpec, load_tokenizer
 
 __all__ = ["FP32_NAME", "INT8_NAME", "MODEL_VERSION", "export_artifact", "load_checkpoint"]
@@ -31,7 +31,7 @@ OUTPUTS = ["verdict_logits", "kind_logits", "category_logits"]
 def load_checkpoint(path: Path) -> RefusalNet:
     """Rebuild the network from a training checkpoint."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = RefusalNet(int(state["layers"]), pooling=str(state.get("pooling", "mean")))
+    model = RefusalNet(int(state["layers"]), pooling=checkpoint_pooling(state))
     model.load_state_dict(state["state_dict"])
     return model.eval()
 

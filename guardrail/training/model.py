@@ -17,10 +17,20 @@ from transformers import BertConfig, BertModel
 
 from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
 
-__all__ = ["POOLINGS", "RefusalNet", "encoder_path"]
+__all__ = ["POOLINGS", "RefusalNet", "checkpoint", "checkpoint_pooling", "encoder_path"]
 
 #: Pooling modes of :class:`RefusalNet` (saved in checkpoints and the exported config).
 POOLINGS = ("mean", "mean_max")
+
+
+def checkpoint(state_dict: dict[str, torch.Tensor], layers: int, pooling: str) -> dict:
+    """A training checkpoint as saved to disk: the weights and what rebuilds their network."""
+    return {"state_dict": state_dict, "layers": layers, "pooling": pooling}
+
+
+def checkpoint_pooling(state: dict) -> str:
+    """A checkpoint's pooling; those saved before the option existed are mean-pooled."""
+    return str(state.get("pooling", "mean"))
 
 
 def encoder_path() -> Path:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from guardrail.training.model import checkpoint, checkpoint_pooling
+
 __all__ = ["SoupError", "soup_checkpoints"]
 
 
@@ -31,9 +33,9 @@ def soup_checkpoints(paths: list[Path], out: Path) -> Path:
         raise SoupError(f"a soup needs at least two checkpoints, got {len(paths)}")
     states = [_load(p) for p in paths]
     first = states[0]
-    shape = (first["layers"], first.get("pooling", "mean"), sorted(first["state_dict"]))
+    shape = (first["layers"], checkpoint_pooling(first), sorted(first["state_dict"]))
     for path, state in zip(paths[1:], states[1:], strict=True):
-        other = (state["layers"], state.get("pooling", "mean"), sorted(state["state_dict"]))
+        other = (state["layers"], checkpoint_pooling(state), sorted(state["state_dict"]))
         if other != shape:
             raise SoupError(
                 f"{path} is not the architecture of {paths[0]} "
@@ -41,12 +43,12 @@ def soup_checkpoints(paths: list[Path], out: Path) -> Path:
             )
     averaged = {}
     for name, tensor in first["state_dict"].items():
-        if tensor.is_floating_point():
-            averaged[name] = sum(s["state_dict"][name].double() for s in states) / len(states)
-            averaged[name] = averaged[name].to(tensor.dtype)
-        else:
-            # integer buffers (position ids) are the same in every run: keep the first
-            averaged[name] = tensor
+        # integer buffers (position ids) are the same in every run: keep the first
+        averaged[name] = (
+            (sum(s["state_dict"][name].double() for s in states) / len(states)).to(tensor.dtype)
+            if tensor.is_floating_point()
+            else tensor
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": averaged, "layers": first["layers"], "pooling": shape[1]}, out)
+    torch.save(checkpoint(averaged, first["layers"], shape[1]), out)
     return out

@@ -24,7 +24,7 @@ from guardrail.evaluation.metrics import score
 from guardrail.taxonomy import CATEGORIES, VERDICTS
 from guardrail.training.dataset import Datasets, LabelledWindow, to_targets
 from guardrail.training.heuristics import looks_like_refusal
-from guardrail.training.model import RefusalNet, encoder_path
+from guardrail.training.model import RefusalNet, checkpoint, encoder_path
 from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
 
 __all__ = ["TrainConfig", "encode_texts", "padded_batches", "predict", "train", "training_windows"]
@@ -243,9 +243,7 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
         val = score(val_gold, pred)
         bf, mf = val.binary.f1, val.macro_f1
         ckpt = run_dir / f"epoch{epoch}.pt"
-        torch.save(
-            {"state_dict": model.state_dict(), "layers": cfg.layers, "pooling": cfg.pooling}, ckpt
-        )
+        torch.save(checkpoint(model.state_dict(), cfg.layers, cfg.pooling), ckpt)
         print(
             f"epoch {epoch} done loss {total / max(1, n_batch):.4f} val binary_f1 {bf:.4f} "
             f"macro_f1 {mf:.4f} elapsed {time.time() - t0:.0f}s",
