@@ -48,10 +48,50 @@ def test_train_passes_seed_and_pooling_to_the_config(
     import guardrail.training.train as train
 
     seen = []
-    monkeypatch.setattr(dataset, "build", lambda root, **kw: SimpleNamespace(dev_ids=[]))
+    monkeypatch.setattr(dataset, "build", lambda root, **kw: SimpleNamespace(dev_ids=[], counts={}))
     monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
     monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: seen.append(cfg))
     (tmp_path / "data").mkdir()
     argv = ["train", "--seed", "11", "--pooling", "mean_max", "--data-dir", str(tmp_path / "data")]
     assert main([*argv, "--run-dir", str(tmp_path / "run"), "--autocast", "off"]) == 0
     assert (seen[0].seed, seen[0].pooling, seen[0].bf16) == (11, "mean_max", False)
+
+
+def test_human_fraction_reaches_the_data_and_is_recorded_in_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --human-fraction 0.5` builds the data with that share and writes data_config.json."""
+    import json
+
+    import guardrail.training.dataset as dataset
+    import guardrail.training.split as split
+    import guardrail.training.train as train
+
+    asked = []
+
+    def build(root: Path, **kw: object) -> SimpleNamespace:
+        asked.append(kw)
+        return SimpleNamespace(dev_ids=[], counts={"train_human": {"compliance": 3}})
+
+    monkeypatch.setattr(dataset, "build", build)
+    monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
+    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: None)
+    (tmp_path / "data").mkdir()
+    run = tmp_path / "run"
+    argv = ["train", "--human-fraction", "0.5", "--data-dir", str(tmp_path / "data")]
+    assert main([*argv, "--run-dir", str(run), "--autocast", "off"]) == 0
+    assert asked[0]["human_fraction"] == 0.5
+    mix = json.loads((run / "data_config.json").read_text())
+    assert mix["human_fraction"] == 0.5
+    assert mix["counts"] == {"train_human": {"compliance": 3}}
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "half"])
+def test_a_human_fraction_outside_0_to_1_is_refused(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--human-fraction` outside [0, 1], or not a number, is a usage error naming the value."""
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--human-fraction", value])
+    assert exc.value.code == 2
+    assert value in capsys.readouterr().err

@@ -77,6 +77,33 @@ def test_dev_split_is_by_prompt_id_and_deterministic(xstest_rows: list[Example])
 
 
 @needs_data
+def test_human_fraction_keeps_whole_training_prompts_and_the_same_val_and_dev() -> None:
+    """A human fraction keeps that share of training prompts, each with all its answers."""
+    from guardrail.training.dataset import build
+
+    full, half = build(DATA), build(DATA, human_fraction=0.5)
+    human = ("xstest", "xstest_replication")
+    full_ids = {r.prompt_id for r in full.train if r.source in human}
+    half_rows = [r for r in half.train if r.source in human]
+    half_ids = {r.prompt_id for r in half_rows}
+    assert half_ids < full_ids
+    assert abs(len(half_ids) - len(full_ids) / 2) <= 8  # rounded per prompt type
+    per_prompt = Counter(r.prompt_id for r in half_rows)
+    assert set(per_prompt.values()) == {20}  # ten models, each answer repeated twice
+    assert [r.text for r in half.val] == [r.text for r in full.val]
+    assert [r.text for r in half.dev] == [r.text for r in full.dev]
+    assert not any(r.source in human for r in build(DATA, human_fraction=0.0).train)
+
+
+def test_human_fraction_outside_0_to_1_is_refused() -> None:
+    """build() refuses a human fraction outside [0, 1] before reading any data."""
+    from guardrail.training.dataset import build
+
+    with pytest.raises(ValueError, match="human_fraction must lie in"):
+        build(Path("/nonexistent"), human_fraction=1.5)
+
+
+@needs_data
 def test_dev_ids_file_matches_the_split(xstest_rows: list[Example]) -> None:
     """The dev id list shipped beside the training code is the one the split function picks."""
     if not DEV_IDS_FILE.exists():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from guardrail.training.paths import REPO_ROOT, data_dir
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         help="train: seeds the heads' initialisation, dropout and batch order (not the split)",
     )
     p.add_argument("--human-repeat", type=int, default=2)
+    p.add_argument(
+        "--human-fraction",
+        type=_fraction,
+        default=1.0,
+        help="train: keep this share (0-1) of the human training prompts, for a learning curve",
+    )
     p.add_argument("--auto-cap", type=int, default=250)
     p.add_argument("--synth-per-category", type=int, default=50)
     p.add_argument(
@@ -127,6 +134,31 @@ def smoothing_windows(train: list, spec, count: int = 512, seed: int = 7) -> lis
     return random.Random(seed).sample(windows, min(count, len(windows)))
 
 
+def _fraction(value: str) -> float:
+    """argparse type: a share between 0 and 1."""
+    try:
+        share = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {value}")
+    return share
+
+
+def _write_data_config(
+    args: argparse.Namespace, counts: Mapping[str, Mapping[str, int]], run_dir: Path
+) -> None:
+    """Record the training mix beside train_config.json, so a run says what it learnt from."""
+    mix = {
+        "human_repeat": args.human_repeat,
+        "human_fraction": args.human_fraction,
+        "auto_cap": args.auto_cap,
+        "synth_per_category": args.synth_per_category,
+        "counts": counts,
+    }
+    (run_dir / "data_config.json").write_text(json.dumps(mix, indent=2, sort_keys=True))
+
+
 def _use_bf16(choice: str) -> bool:
     """Whether training runs under bf16 autocast (``--autocast``)."""
     if choice != "auto":
@@ -162,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         human_repeat=args.human_repeat,
         auto_cap=args.auto_cap,
         synth_per_category=args.synth_per_category,
+        human_fraction=args.human_fraction,
     )
     spec = WindowSpec()
     if args.window_tokens:
@@ -197,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             bf16=_use_bf16(args.autocast),
         )
         print(f"bf16 autocast: {cfg.bf16}", flush=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_data_config(args, data.counts, run_dir)
         ckpt = train(data, spec, cfg, run_dir)
     if args.stage == "score":
         return _score(ckpt, data, spec)

@@ -4,7 +4,9 @@ Sources and their roles:
 - XSTest + replication (human): split by prompt id into train / val / dev. ``dev`` is never
   trained on or used for model selection; ``val`` (10% of the remaining prompt ids) picks the
   checkpoint. Human train rows are repeated ``HUMAN_REPEAT`` times so they dominate verdict
-  learning over the synthetic and automatic rows.
+  learning over the synthetic and automatic rows. ``human_fraction`` below 1 keeps only that
+  share of the training prompt ids (stratified by type, seeded), for a learning curve; val and
+  dev are the same whatever it is.
 - refusal_direction and JailbreakBench (automatic labels, filtered by heuristic agreement):
   train only, capped per source (``AUTO_CAP_PER_SOURCE``).
 - synthetic (``synth.py``): train only.
@@ -75,13 +77,21 @@ def build(
     human_repeat: int = HUMAN_REPEAT,
     auto_cap: int = AUTO_CAP_PER_SOURCE,
     synth_per_category: int = SYNTH_PER_CATEGORY,
+    human_fraction: float = 1.0,
 ) -> Datasets:
     """Load every source, split the human data and assemble the training mix."""
+    if not 0.0 <= human_fraction <= 1.0:
+        raise ValueError(f"human_fraction must lie in [0, 1], got {human_fraction}")
     human = load_xstest(root)
     dev_ids = choose_dev_ids(human)
     rest, dev = split(human, dev_ids)
     val_ids = choose_dev_ids(rest, fraction=VAL_FRACTION, seed=seed + 1)
     train_h, val = split(rest, val_ids)
+    if human_fraction < 1.0:
+        # whole prompts are dropped (all ten models' answers), so the kept share stays split
+        # by prompt id; the synthetic bodies below then come from the kept answers only
+        kept_ids = choose_dev_ids(train_h, fraction=human_fraction, seed=seed + 2)
+        train_h = [r for r in train_h if r.prompt_id in kept_ids]
 
     rng = random.Random(seed)
     auto: list[Example] = []
