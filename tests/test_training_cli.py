@@ -81,8 +81,9 @@ def test_human_fraction_reaches_the_data_and_is_recorded_in_the_run(
     argv = ["train", "--human-fraction", "0.5", "--data-dir", str(tmp_path / "data")]
     assert main([*argv, "--run-dir", str(run), "--autocast", "off"]) == 0
     assert asked[0]["human_fraction"] == 0.5
+    assert asked[0]["human_sources"] == ("xstest", "xstest_replication")
     mix = json.loads((run / "data_config.json").read_text())
-    assert mix["human_fraction"] == 0.5
+    assert (mix["human_fraction"], mix["human_source"]) == (0.5, "both")
     assert mix["counts"] == {"train_human": {"compliance": 3}}
 
 
@@ -95,3 +96,30 @@ def test_a_human_fraction_outside_0_to_1_is_refused(
         main(["train", "--human-fraction", value])
     assert exc.value.code == 2
     assert value in capsys.readouterr().err
+
+
+def test_human_source_reaches_the_data_and_is_recorded_in_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --human-source xstest` builds the data from that team's rows and records it."""
+    import json
+
+    import guardrail.training.dataset as dataset
+    import guardrail.training.split as split
+    import guardrail.training.train as train
+
+    asked = []
+
+    def build(root: Path, **kw: object) -> SimpleNamespace:
+        asked.append(kw)
+        return SimpleNamespace(dev_ids=[], counts={})
+
+    monkeypatch.setattr(dataset, "build", build)
+    monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
+    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: None)
+    (tmp_path / "data").mkdir()
+    run = tmp_path / "run"
+    argv = ["train", "--human-source", "xstest", "--data-dir", str(tmp_path / "data")]
+    assert main([*argv, "--run-dir", str(run), "--autocast", "off"]) == 0
+    assert asked[0]["human_sources"] == ("xstest",)
+    assert json.loads((run / "data_config.json").read_text())["human_source"] == "xstest"

@@ -95,6 +95,29 @@ def test_human_fraction_keeps_whole_training_prompts_and_the_same_val_and_dev() 
     assert not any(r.source in human for r in build(DATA, human_fraction=0.0).train)
 
 
+@needs_data
+def test_one_annotation_team_trains_and_validates_while_dev_keeps_both() -> None:
+    """human_sources keeps that team's rows in train and val; dev is the same as with both."""
+    from guardrail.training.dataset import build
+
+    both, team = build(DATA), build(DATA, human_sources=("xstest",))
+    human = ("xstest", "xstest_replication")
+    assert {r.source for r in team.train if r.source in human} == {"xstest"}
+    assert {r.source for r in team.val} == {"xstest"}
+    assert len(team.val) == len(both.val) // 2
+    assert [r.text for r in team.dev] == [r.text for r in both.dev]
+
+
+def test_an_unknown_annotation_team_is_refused() -> None:
+    """build() names the teams it knows when asked for another, before reading any data."""
+    from guardrail.training.dataset import build
+
+    with pytest.raises(ValueError, match="human_sources must be some of"):
+        build(Path("/nonexistent"), human_sources=("xstest", "mturk"))
+    with pytest.raises(ValueError, match="human_sources must be some of"):
+        build(Path("/nonexistent"), human_sources=())
+
+
 def test_human_fraction_outside_0_to_1_is_refused() -> None:
     """build() refuses a human fraction outside [0, 1] before reading any data."""
     from guardrail.training.dataset import build

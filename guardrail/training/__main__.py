@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="train: keep this share (0-1) of the human training prompts, for a learning curve",
     )
+    p.add_argument(
+        "--human-source",
+        choices=["xstest", "xstest_replication"],
+        default=None,
+        help="train: keep one annotation team's human rows in train and val (dev keeps both)",
+    )
     p.add_argument("--auto-cap", type=int, default=250)
     p.add_argument("--synth-per-category", type=int, default=50)
     p.add_argument(
@@ -152,6 +158,7 @@ def _write_data_config(
     mix = {
         "human_repeat": args.human_repeat,
         "human_fraction": args.human_fraction,
+        "human_source": args.human_source or "both",
         "auto_cap": args.auto_cap,
         "synth_per_category": args.synth_per_category,
         "counts": counts,
@@ -182,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"checkpoint not found: {ckpt}")
     if args.stage in ("train", "all") and args.teacher and not Path(args.teacher).is_file():
         raise SystemExit(f"teacher checkpoint not found: {args.teacher}")
-    from guardrail.training.dataset import build
+    from guardrail.training.dataset import HUMAN_SOURCES, build
     from guardrail.training.split import write_dev_ids, write_jsonl
     from guardrail.training.windowing import WindowSpec
 
@@ -195,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         auto_cap=args.auto_cap,
         synth_per_category=args.synth_per_category,
         human_fraction=args.human_fraction,
+        human_sources=(args.human_source,) if args.human_source else HUMAN_SOURCES,
     )
     spec = WindowSpec()
     if args.window_tokens:
@@ -292,8 +300,18 @@ def _score(ckpt: Path, data, spec) -> int:
     model = load_checkpoint(ckpt)
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     for name, rows in (("val", data.val), ("dev", data.dev)):
-        got = score([e.verdict for e in rows], predict(model, encode_texts(tok, rows, spec), spec))
+        predicted = predict(model, encode_texts(tok, rows, spec), spec)
+        got = score([e.verdict for e in rows], predicted)
         print(f"{ckpt} {name}: binary F1 {got.binary.f1:.4f} macro-F1 {got.macro_f1:.4f}")
+        if name == "dev":
+            # each annotation team's dev rows alone: the teams label some answers differently
+            for source in sorted({e.source for e in rows}):
+                mine = [i for i, e in enumerate(rows) if e.source == source]
+                part = score([rows[i].verdict for i in mine], [predicted[i] for i in mine])
+                print(
+                    f"{ckpt} dev[{source}]: binary F1 {part.binary.f1:.4f} "
+                    f"macro-F1 {part.macro_f1:.4f}"
+                )
     return 0
 
 

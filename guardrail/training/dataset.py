@@ -6,7 +6,8 @@ Sources and their roles:
   checkpoint. Human train rows are repeated ``HUMAN_REPEAT`` times so they dominate verdict
   learning over the synthetic and automatic rows. ``human_fraction`` below 1 keeps only that
   share of the training prompt ids (stratified by type, seeded), for a learning curve; val and
-  dev are the same whatever it is.
+  dev are the same whatever it is. ``human_sources`` keeps one team's human rows in train and
+  val (dev keeps both), to compare the two teams' labelling.
 - refusal_direction and JailbreakBench (automatic labels, filtered by heuristic agreement):
   train only, capped per source (``AUTO_CAP_PER_SOURCE``).
 - synthetic (``synth.py``): train only.
@@ -29,12 +30,14 @@ from guardrail.training.sources import (
 from guardrail.training.split import SPLIT_SEED, choose_dev_ids, split
 from guardrail.training.synth import generate
 
-__all__ = ["HUMAN_REPEAT", "Datasets", "LabelledWindow", "build", "to_targets"]
+__all__ = ["HUMAN_REPEAT", "HUMAN_SOURCES", "Datasets", "LabelledWindow", "build", "to_targets"]
 
 HUMAN_REPEAT = 2
 AUTO_CAP_PER_SOURCE = 250
 SYNTH_PER_CATEGORY = 50
 VAL_FRACTION = 0.1
+# the two annotation teams: XSTest's own (five 2023 models) and the replication's (five newer)
+HUMAN_SOURCES = ("xstest", "xstest_replication")
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,14 @@ def build(
     auto_cap: int = AUTO_CAP_PER_SOURCE,
     synth_per_category: int = SYNTH_PER_CATEGORY,
     human_fraction: float = 1.0,
+    human_sources: tuple[str, ...] = HUMAN_SOURCES,
 ) -> Datasets:
     """Load every source, split the human data and assemble the training mix."""
     if not 0.0 <= human_fraction <= 1.0:
         raise ValueError(f"human_fraction must lie in [0, 1], got {human_fraction}")
+    unknown = sorted(set(human_sources) - set(HUMAN_SOURCES))
+    if unknown or not human_sources:
+        raise ValueError(f"human_sources must be some of {HUMAN_SOURCES}, got {human_sources}")
     human = load_xstest(root)
     dev_ids = choose_dev_ids(human)
     rest, dev = split(human, dev_ids)
@@ -92,6 +99,9 @@ def build(
         # by prompt id; the synthetic bodies below then come from the kept answers only
         kept_ids = choose_dev_ids(train_h, fraction=human_fraction, seed=seed + 2)
         train_h = [r for r in train_h if r.prompt_id in kept_ids]
+    # the split above is of both teams' rows, so dev is the same whichever team trains
+    train_h = [r for r in train_h if r.source in human_sources]
+    val = [r for r in val if r.source in human_sources]
 
     rng = random.Random(seed)
     auto: list[Example] = []
