@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -39,47 +40,49 @@ def test_a_teacher_that_does_not_exist_is_refused_before_training(tmp_path: Path
     assert not list((tmp_path / "run").glob("*.pt"))
 
 
-def test_train_passes_seed_and_pooling_to_the_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`train --seed N --pooling mean_max` builds the training config with that seed and pooling."""
+@pytest.fixture
+def fake_training(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """Stands in for the data assembly and the training loop; records what each was given."""
     import guardrail.training.dataset as dataset
     import guardrail.training.split as split
     import guardrail.training.train as train
 
-    seen = []
-    monkeypatch.setattr(dataset, "build", lambda root, **kw: SimpleNamespace(dev_ids=[], counts={}))
-    monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
-    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: seen.append(cfg))
-    (tmp_path / "data").mkdir()
-    argv = ["train", "--seed", "11", "--pooling", "mean_max", "--data-dir", str(tmp_path / "data")]
-    assert main([*argv, "--run-dir", str(tmp_path / "run"), "--autocast", "off"]) == 0
-    assert (seen[0].seed, seen[0].pooling, seen[0].bf16) == (11, "mean_max", False)
-
-
-def test_human_fraction_reaches_the_data_and_is_recorded_in_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`train --human-fraction 0.5` builds the data with that share and writes data_config.json."""
-    import json
-
-    import guardrail.training.dataset as dataset
-    import guardrail.training.split as split
-    import guardrail.training.train as train
-
-    asked = []
+    seen = SimpleNamespace(build=[], configs=[])
 
     def build(root: Path, **kw: object) -> SimpleNamespace:
-        asked.append(kw)
+        seen.build.append(kw)
         return SimpleNamespace(dev_ids=[], counts={"train_human": {"compliance": 3}})
 
     monkeypatch.setattr(dataset, "build", build)
     monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
-    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: None)
+    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: seen.configs.append(cfg))
+    return seen
+
+
+def _train(tmp_path: Path, *options: str) -> Path:
+    """Run the train stage with these options against an empty data folder; its run folder."""
     (tmp_path / "data").mkdir()
     run = tmp_path / "run"
-    argv = ["train", "--human-fraction", "0.5", "--data-dir", str(tmp_path / "data")]
-    assert main([*argv, "--run-dir", str(run), "--autocast", "off"]) == 0
+    argv = ["train", *options, "--data-dir", str(tmp_path / "data"), "--run-dir", str(run)]
+    assert main([*argv, "--autocast", "off"]) == 0
+    return run
+
+
+def test_train_passes_seed_and_pooling_to_the_config(
+    tmp_path: Path, fake_training: SimpleNamespace
+) -> None:
+    """`train --seed N --pooling mean_max` builds the training config with that seed and pooling."""
+    _train(tmp_path, "--seed", "11", "--pooling", "mean_max")
+    cfg = fake_training.configs[0]
+    assert (cfg.seed, cfg.pooling, cfg.bf16) == (11, "mean_max", False)
+
+
+def test_human_fraction_reaches_the_data_and_is_recorded_in_the_run(
+    tmp_path: Path, fake_training: SimpleNamespace
+) -> None:
+    """`train --human-fraction 0.5` builds the data with that share and writes data_config.json."""
+    run = _train(tmp_path, "--human-fraction", "0.5")
+    asked = fake_training.build
     assert asked[0]["human_fraction"] == 0.5
     assert asked[0]["human_sources"] == ("xstest", "xstest_replication")
     mix = json.loads((run / "data_config.json").read_text())
@@ -99,27 +102,9 @@ def test_a_human_fraction_outside_0_to_1_is_refused(
 
 
 def test_human_source_reaches_the_data_and_is_recorded_in_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_training: SimpleNamespace
 ) -> None:
     """`train --human-source xstest` builds the data from that team's rows and records it."""
-    import json
-
-    import guardrail.training.dataset as dataset
-    import guardrail.training.split as split
-    import guardrail.training.train as train
-
-    asked = []
-
-    def build(root: Path, **kw: object) -> SimpleNamespace:
-        asked.append(kw)
-        return SimpleNamespace(dev_ids=[], counts={})
-
-    monkeypatch.setattr(dataset, "build", build)
-    monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
-    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: None)
-    (tmp_path / "data").mkdir()
-    run = tmp_path / "run"
-    argv = ["train", "--human-source", "xstest", "--data-dir", str(tmp_path / "data")]
-    assert main([*argv, "--run-dir", str(run), "--autocast", "off"]) == 0
-    assert asked[0]["human_sources"] == ("xstest",)
+    run = _train(tmp_path, "--human-source", "xstest")
+    assert fake_training.build[0]["human_sources"] == ("xstest",)
     assert json.loads((run / "data_config.json").read_text())["human_source"] == "xstest"

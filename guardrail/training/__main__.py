@@ -21,6 +21,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from guardrail.training.dataset import HUMAN_SOURCES  # torch-free, like this parser
 from guardrail.training.paths import REPO_ROOT, data_dir
 
 __all__ = ["main"]
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--human-source",
-        choices=["xstest", "xstest_replication"],
+        choices=HUMAN_SOURCES,
         default=None,
         help="train: keep one annotation team's human rows in train and val (dev keeps both)",
     )
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"checkpoint not found: {ckpt}")
     if args.stage in ("train", "all") and args.teacher and not Path(args.teacher).is_file():
         raise SystemExit(f"teacher checkpoint not found: {args.teacher}")
-    from guardrail.training.dataset import HUMAN_SOURCES, build
+    from guardrail.training.dataset import build
     from guardrail.training.split import write_dev_ids, write_jsonl
     from guardrail.training.windowing import WindowSpec
 
