@@ -108,3 +108,52 @@ def test_human_source_reaches_the_data_and_is_recorded_in_the_run(
     run = _train(tmp_path, "--human-source", "xstest")
     assert fake_training.build[0]["human_sources"] == ("xstest",)
     assert json.loads((run / "data_config.json").read_text())["human_source"] == "xstest"
+
+
+def test_human_fold_and_fold_teachers_reach_the_data_and_the_config(
+    tmp_path: Path, fake_training: SimpleNamespace
+) -> None:
+    """`--human-fold 1` builds that half and `--fold-teachers A B` puts both in the config."""
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.write_bytes(b"")
+    b.write_bytes(b"")
+    run = _train(tmp_path, "--human-fold", "1", "--fold-teachers", str(a), str(b))
+    assert fake_training.build[0]["human_fold"] == 1
+    assert fake_training.configs[0].fold_teachers == (str(a), str(b))
+    assert json.loads((run / "data_config.json").read_text())["human_fold"] == 1
+
+
+def test_a_missing_fold_teacher_is_refused_before_training(tmp_path: Path) -> None:
+    """`--fold-teachers` with a checkpoint that does not exist exits with that path."""
+    present = tmp_path / "a.pt"
+    present.write_bytes(b"")
+    argv = ["train", "--fold-teachers", str(present), str(tmp_path / "gone.pt")]
+    with pytest.raises(SystemExit, match=r"teacher checkpoint not found: .*gone\.pt"):
+        main([*argv, "--data-dir", str(tmp_path / "no-data"), "--run-dir", str(tmp_path / "r")])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--teacher", "t.pt", "--fold-teachers", "a.pt", "b.pt"],
+        ["--human-fold", "0", "--human-fraction", "0.5"],
+        ["--human-fold", "2"],
+    ],
+)
+def test_conflicting_or_unknown_fold_options_are_usage_errors(
+    options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One teacher with fold teachers, a fold with a fraction, or a third fold exit with 2."""
+    with pytest.raises(SystemExit) as exc:
+        main(["train", *options])
+    assert exc.value.code == 2
+    assert "--" in capsys.readouterr().err
+
+
+def test_score_names_a_missing_ensemble_member(tmp_path: Path) -> None:
+    """`score --ensemble A B` with B missing exits with B's path before the data are read."""
+    present = tmp_path / "a.pt"
+    present.write_bytes(b"")
+    argv = ["score", "--ensemble", str(present), str(tmp_path / "b.pt")]
+    with pytest.raises(SystemExit, match=r"checkpoint not found: .*b\.pt"):
+        main([*argv, "--data-dir", str(tmp_path / "no-data")])

@@ -96,6 +96,41 @@ def test_human_fraction_keeps_whole_training_prompts_and_the_same_val_and_dev() 
 
 
 @needs_data
+def test_the_two_human_folds_are_complementary_halves_of_the_training_prompts() -> None:
+    """Folds 0 and 1 split the training prompts in two, fold 0 being the 0.5 fraction's half;
+    human_folds names each training answer's fold and val and dev stay the same."""
+    from guardrail.training.dataset import build
+
+    full, first, second = build(DATA), build(DATA, human_fold=0), build(DATA, human_fold=1)
+    half = build(DATA, human_fraction=0.5)
+    human = ("xstest", "xstest_replication")
+
+    def ids(rows: list[Example]) -> set[str]:
+        return {r.prompt_id for r in rows if r.source in human}
+
+    assert ids(first.train) == ids(half.train)
+    assert not ids(first.train) & ids(second.train)
+    assert ids(first.train) | ids(second.train) == ids(full.train)
+    assert [r.text for r in second.val] == [r.text for r in full.val]
+    assert [r.text for r in second.dev] == [r.text for r in full.dev]
+    folds = full.human_folds
+    assert all(folds[r.text] in (0, -1) for r in first.train if r.source in human)
+    assert all(folds[r.text] in (1, -1) for r in second.train if r.source in human)
+    shared = [t for t, f in folds.items() if f == -1]
+    assert len(shared) < 20  # only stock sentences answer prompts of both halves
+
+
+def test_a_fold_other_than_0_or_1_or_with_a_fraction_is_refused() -> None:
+    """build() refuses a third fold, or a fold of a fraction, before reading any data."""
+    from guardrail.training.dataset import build
+
+    with pytest.raises(ValueError, match="human_fold must be 0 or 1"):
+        build(Path("/nonexistent"), human_fold=2)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        build(Path("/nonexistent"), human_fold=0, human_fraction=0.5)
+
+
+@needs_data
 def test_one_annotation_team_trains_and_validates_while_dev_keeps_both() -> None:
     """human_sources keeps that team's rows in train and val; dev is the same as with both."""
     from guardrail.training.dataset import build

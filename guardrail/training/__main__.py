@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(REPO_ROOT / "onnx_models"), help="artifact directory")
     p.add_argument("--run-dir", default=str(REPO_ROOT / "training_runs" / "run"))
     p.add_argument("--checkpoint", default=None, help="default: <run-dir>/best.pt")
+    p.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=None,
+        metavar="CHECKPOINT",
+        help="score: the mean of these checkpoints' window probabilities instead of one",
+    )
     p.add_argument("--layers", type=int, default=2)
     p.add_argument(
         "--pooling",
@@ -72,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=1.0,
         help="train: keep this share (0-1) of the human training prompts, for a learning curve",
+    )
+    p.add_argument(
+        "--human-fold",
+        type=int,
+        choices=(0, 1),
+        default=None,
+        help="train: keep one of two halves of the human training prompts (for fold teachers)",
     )
     p.add_argument(
         "--human-source",
@@ -114,6 +128,14 @@ def _parser() -> argparse.ArgumentParser:
         "--teacher",
         default=None,
         help="train: distil from this checkpoint's verdict logits (e.g. a --layers 6 run)",
+    )
+    p.add_argument(
+        "--fold-teachers",
+        nargs=2,
+        default=None,
+        metavar=("FOLD0", "FOLD1"),
+        help="train: distil each human answer from the one of two --human-fold runs' "
+        "checkpoints that never saw its prompt",
     )
     p.add_argument("--distill-weight", type=float, default=0.5, help="train: 0-1, with --teacher")
     p.add_argument("--distill-temperature", type=float, default=2.0, help="train: with --teacher")
@@ -160,6 +182,7 @@ def _write_data_config(
         "human_repeat": args.human_repeat,
         "human_fraction": args.human_fraction,
         "human_source": args.human_source or "both",
+        "human_fold": args.human_fold,
         "auto_cap": args.auto_cap,
         "synth_per_category": args.synth_per_category,
         "counts": counts,
@@ -178,7 +201,10 @@ def _use_bf16(choice: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.human_fold is not None and args.human_fraction < 1.0:
+        parser.error("--human-fold keeps a fixed half of the prompts; drop --human-fraction")
     if args.stage == "tidy":
         return _tidy(Path(args.out))
     run_dir = Path(args.run_dir)
@@ -186,10 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         return _soup(args.soup_of or [], run_dir)
     ckpt = Path(args.checkpoint) if args.checkpoint else run_dir / "best.pt"
     # files are checked before the data are assembled, which takes a while
-    if args.stage == "score" and not ckpt.is_file():
-        raise SystemExit(f"checkpoint not found: {ckpt}")
-    if args.stage in ("train", "all") and args.teacher and not Path(args.teacher).is_file():
-        raise SystemExit(f"teacher checkpoint not found: {args.teacher}")
+    scored = [Path(c) for c in args.ensemble] if args.ensemble else [ckpt]
+    if args.stage == "score":
+        for path in scored:
+            if not path.is_file():
+                raise SystemExit(f"checkpoint not found: {path}")
+    if args.teacher and args.fold_teachers:
+        parser.error("--teacher and --fold-teachers cannot be combined")
+    if args.stage in ("train", "all"):
+        for teacher in [args.teacher] if args.teacher else args.fold_teachers or []:
+            if not Path(teacher).is_file():
+                raise SystemExit(f"teacher checkpoint not found: {teacher}")
     from guardrail.training.dataset import build
     from guardrail.training.split import write_dev_ids, write_jsonl
     from guardrail.training.windowing import WindowSpec
@@ -204,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         synth_per_category=args.synth_per_category,
         human_fraction=args.human_fraction,
         human_sources=(args.human_source,) if args.human_source else HUMAN_SOURCES,
+        human_fold=args.human_fold,
     )
     spec = WindowSpec()
     if args.window_tokens:
@@ -234,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             partial_weight=args.partial_weight,
             soft_labels=args.soft_labels,
             teacher=args.teacher,
+            fold_teachers=tuple(args.fold_teachers) if args.fold_teachers else None,
             distill_weight=args.distill_weight,
             distill_temperature=args.distill_temperature,
             bf16=_use_bf16(args.autocast),
@@ -243,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         _write_data_config(args, data.counts, run_dir)
         ckpt = train(data, spec, cfg, run_dir)
     if args.stage == "score":
-        return _score(ckpt, data, spec)
+        return _score(scored, data, spec)
     if args.stage in ("export", "all"):
         from guardrail.training.export import export_artifact
 
@@ -290,18 +325,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _score(ckpt: Path, data, spec) -> int:
-    """Print the checkpoint's fp32 binary and macro F1 on val and dev."""
+def _score(ckpts: list[Path], data, spec) -> int:
+    """Print the checkpoint's (or the ensemble's) fp32 binary and macro F1 on val and dev."""
     from guardrail.evaluation.metrics import score
+    from guardrail.training.ensemble import predict_ensemble
     from guardrail.training.export import load_checkpoint
     from guardrail.training.model import encoder_path
     from guardrail.training.train import encode_texts, predict
     from guardrail.training.windowing import load_tokenizer
 
-    model = load_checkpoint(ckpt)
+    models = [load_checkpoint(c) for c in ckpts]
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
+    ckpt = ckpts[0] if len(ckpts) == 1 else f"ensemble of {len(ckpts)}"
     for name, rows in (("val", data.val), ("dev", data.dev)):
-        predicted = predict(model, encode_texts(tok, rows, spec), spec)
+        pairs = encode_texts(tok, rows, spec)
+        # one model keeps the logit path training selects on, bit for bit
+        single = len(models) == 1
+        predicted = (
+            predict(models[0], pairs, spec) if single else predict_ensemble(models, pairs, spec)
+        )
         got = score([e.verdict for e in rows], predicted)
         print(f"{ckpt} {name}: binary F1 {got.binary.f1:.4f} macro-F1 {got.macro_f1:.4f}")
         if name == "dev":

@@ -7,7 +7,9 @@ Sources and their roles:
   learning over the synthetic and automatic rows. ``human_fraction`` below 1 keeps only that
   share of the training prompt ids (stratified by type, seeded), for a learning curve; val and
   dev are the same whatever it is. ``human_sources`` keeps one team's human rows in train and
-  val (dev keeps both), to compare the two teams' labelling.
+  val (dev keeps both), to compare the two teams' labelling. ``human_fold`` (0 or 1) keeps
+  one of two complementary halves of the training prompt ids (stratified by type), so that
+  two teachers, one per half, can each label the answers the other trained on (``distill.py``).
 - refusal_direction and JailbreakBench (automatic labels, filtered by heuristic agreement):
   train only, capped per source (``AUTO_CAP_PER_SOURCE``).
 - synthetic (``synth.py``): train only.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from guardrail.taxonomy import CATEGORIES, CATEGORY_KIND, REFUSAL_KINDS, VERDICTS
@@ -30,7 +32,15 @@ from guardrail.training.sources import (
 from guardrail.training.split import SPLIT_SEED, choose_dev_ids, split
 from guardrail.training.synth import generate
 
-__all__ = ["HUMAN_REPEAT", "HUMAN_SOURCES", "Datasets", "LabelledWindow", "build", "to_targets"]
+__all__ = [
+    "HUMAN_REPEAT",
+    "HUMAN_SOURCES",
+    "Datasets",
+    "LabelledWindow",
+    "build",
+    "fold_ids",
+    "to_targets",
+]
 
 HUMAN_REPEAT = 2
 AUTO_CAP_PER_SOURCE = 250
@@ -47,6 +57,9 @@ class Datasets:
     dev: list[Example]
     dev_ids: set[str]
     counts: dict[str, Counter[str]]
+    # fold (0 or 1, see fold_ids) of each human training answer's prompt, by text; -1 where
+    # the same text answers prompts of both folds (fold teachers in distill.py read this)
+    human_folds: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,12 @@ def to_targets(ex: Example) -> LabelledWindow:
     return LabelledWindow(ex.text, verdict, kind, category, ex.votes)
 
 
+def fold_ids(train_human: list[Example], seed: int = SPLIT_SEED) -> set[str]:
+    """The prompt ids of the first of two halves of the human training prompts (fold 0)."""
+    # the same draw as human_fraction=0.5, so fold 0 is that learning-curve point's data
+    return choose_dev_ids(train_human, fraction=0.5, seed=seed + 2)
+
+
 def build(
     root: Path,
     seed: int = SPLIT_SEED,
@@ -82,10 +101,15 @@ def build(
     synth_per_category: int = SYNTH_PER_CATEGORY,
     human_fraction: float = 1.0,
     human_sources: tuple[str, ...] = HUMAN_SOURCES,
+    human_fold: int | None = None,
 ) -> Datasets:
     """Load every source, split the human data and assemble the training mix."""
     if not 0.0 <= human_fraction <= 1.0:
         raise ValueError(f"human_fraction must lie in [0, 1], got {human_fraction}")
+    if human_fold not in (None, 0, 1):
+        raise ValueError(f"human_fold must be 0 or 1, got {human_fold}")
+    if human_fold is not None and human_fraction < 1.0:
+        raise ValueError("human_fold and human_fraction < 1 cannot be combined")
     unknown = sorted(set(human_sources) - set(HUMAN_SOURCES))
     if unknown or not human_sources:
         raise ValueError(f"human_sources must be some of {HUMAN_SOURCES}, got {human_sources}")
@@ -99,9 +123,17 @@ def build(
         # by prompt id; the synthetic bodies below then come from the kept answers only
         kept_ids = choose_dev_ids(train_h, fraction=human_fraction, seed=seed + 2)
         train_h = [r for r in train_h if r.prompt_id in kept_ids]
+    first = fold_ids(train_h, seed)
+    if human_fold is not None:
+        train_h = [r for r in train_h if (r.prompt_id in first) == (human_fold == 0)]
     # the split above is of both teams' rows, so dev is the same whichever team trains
     train_h = [r for r in train_h if r.source in human_sources]
     val = [r for r in val if r.source in human_sources]
+
+    human_folds: dict[str, int] = {}
+    for r in train_h:
+        fold = 0 if r.prompt_id in first else 1
+        human_folds[r.text] = fold if human_folds.get(r.text, fold) == fold else -1
 
     rng = random.Random(seed)
     auto: list[Example] = []
@@ -130,4 +162,6 @@ def build(
         counts[f"auto:{source} (kept {len(kept)} of {len(rows)})"] = Counter(
             r.verdict for r in kept
         )
-    return Datasets(train=train, val=val, dev=dev, dev_ids=dev_ids, counts=counts)
+    return Datasets(
+        train=train, val=val, dev=dev, dev_ids=dev_ids, counts=counts, human_folds=human_folds
+    )

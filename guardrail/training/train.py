@@ -50,6 +50,9 @@ class TrainConfig:
     # Distillation (distill.py): a deeper checkpoint's verdict logits mixed into the verdict
     # loss with this weight (0: hard labels only) at this temperature.
     teacher: str | None = None
+    # Fold teachers instead (distill.py): checkpoints trained on folds 0 and 1 of the human
+    # training prompts; each human answer is distilled from the one that never saw its prompt.
+    fold_teachers: tuple[str, str] | None = None
     distill_weight: float = 0.5
     distill_temperature: float = 2.0
 
@@ -58,6 +61,12 @@ class TrainConfig:
             raise ValueError(f"distill_weight must lie in [0, 1], got {self.distill_weight}")
         if self.distill_temperature <= 0.0:
             raise ValueError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+        if self.teacher is not None and self.fold_teachers is not None:
+            raise ValueError("give either one teacher or two fold teachers, not both")
+
+    @property
+    def distilled(self) -> bool:
+        return self.teacher is not None or self.fold_teachers is not None
 
 
 def _readable(tok, ids: list[int]) -> str:
@@ -175,6 +184,12 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
 
         items = with_teacher_logits(Path(cfg.teacher), items, bf16=cfg.bf16)
         print(f"teacher logits: {cfg.teacher} on {len(items)} windows", flush=True)
+    elif cfg.fold_teachers is not None:
+        from guardrail.training.distill import distill_loss, with_fold_teacher_logits
+
+        pair = (Path(cfg.fold_teachers[0]), Path(cfg.fold_teachers[1]))
+        items = with_fold_teacher_logits(pair, items, data.human_folds, bf16=cfg.bf16)
+        print(f"fold teacher logits: {cfg.fold_teachers} on {len(items)} windows", flush=True)
     val_pairs = encode_texts(tok, data.val, spec)
     val_gold = [e.verdict for e in data.val]
     print(f"train windows: {len(items)}  val texts: {len(val_pairs)}", flush=True)
@@ -219,7 +234,7 @@ def train(data: Datasets, spec: WindowSpec, cfg: TrainConfig, run_dir: Path) -> 
                 lv, lk, lc = model(ids, mask)
             lv, lk, lc = lv.float(), lk.float(), lc.float()
             loss = ce_v(lv, yv)
-            if cfg.teacher is not None:
+            if cfg.distilled:
                 w = cfg.distill_weight
                 loss = (1 - w) * loss + w * distill_loss(lv, targets, cfg.distill_temperature)
             if (yk >= 0).any():
