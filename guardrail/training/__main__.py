@@ -21,133 +21,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from guardrail.training.dataset import HUMAN_SOURCES  # torch-free, like this parser
-from guardrail.training.paths import REPO_ROOT, data_dir
+from guardrail.training.cli_args import build_parser
+from guardrail.training.dataset import HUMAN_SOURCES  # torch-free, like the parser
+from guardrail.training.paths import data_dir
 
 __all__ = ["main"]
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m guardrail.training")
-    p.add_argument(
-        "stage",
-        choices=[
-            "stats",
-            "dev-jsonl",
-            "train",
-            "score",
-            "export",
-            "early-exit",
-            "evaluate",
-            "tidy",
-            "soup",
-            "all",
-        ],
-    )
-    p.add_argument(
-        "--data-dir", default=None, help="default: $GUARDRAIL_DATA_DIR or ../shared/data"
-    )
-    p.add_argument("--out", default=str(REPO_ROOT / "onnx_models"), help="artifact directory")
-    p.add_argument("--run-dir", default=str(REPO_ROOT / "training_runs" / "run"))
-    p.add_argument("--checkpoint", default=None, help="default: <run-dir>/best.pt")
-    p.add_argument(
-        "--ensemble",
-        nargs="+",
-        default=None,
-        metavar="CHECKPOINT",
-        help="score: the mean of these checkpoints' window probabilities instead of one",
-    )
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument(
-        "--pooling",
-        choices=("mean", "mean_max"),  # model.POOLINGS; listed here to keep torch unimported
-        default="mean",
-        help="train: pool the encoder's tokens by their mean, or their mean and maximum",
-    )
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--lr", type=float, default=6e-5, help="encoder learning rate")
-    p.add_argument("--partial-weight", type=float, default=2.0)
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=7,
-        help="train: seeds the heads' initialisation, dropout and batch order (not the split)",
-    )
-    p.add_argument("--human-repeat", type=int, default=2)
-    p.add_argument(
-        "--human-fraction",
-        type=_fraction,
-        default=1.0,
-        help="train: keep this share (0-1) of the human training prompts, for a learning curve",
-    )
-    p.add_argument(
-        "--human-fold",
-        type=int,
-        choices=(0, 1),
-        default=None,
-        help="train: keep one of two halves of the human training prompts (for fold teachers)",
-    )
-    p.add_argument(
-        "--human-source",
-        choices=HUMAN_SOURCES,
-        default=None,
-        help="train: keep one annotation team's human rows in train and val (dev keeps both)",
-    )
-    p.add_argument("--auto-cap", type=int, default=250)
-    p.add_argument("--synth-per-category", type=int, default=50)
-    p.add_argument(
-        "--window-tokens",
-        type=int,
-        nargs=2,
-        metavar=("WHOLE", "HEAD_TAIL"),
-        default=None,
-        help="max whole-window tokens and head/tail window tokens (default 96 48)",
-    )
-    p.add_argument(
-        "--soft-labels",
-        action="store_true",
-        help="verdict targets from the annotators' votes where they disagreed",
-    )
-    p.add_argument(
-        "--calibrate", action="store_true", help="tune verdict biases on val before export"
-    )
-    p.add_argument(
-        "--autocast",
-        choices=["auto", "bf16", "off"],
-        default="auto",
-        help="train: bf16 autocast (auto: only on CPUs with native bf16, where it halves a "
-        "step; emulated, it made one about 10x slower)",
-    )
-    p.add_argument(
-        "--smooth-alpha",
-        type=float,
-        default=None,
-        help="export: move activation range into the weights before quantizing (0-1; default off)",
-    )
-    p.add_argument(
-        "--teacher",
-        default=None,
-        help="train: distil from this checkpoint's verdict logits (e.g. a --layers 6 run)",
-    )
-    p.add_argument(
-        "--fold-teachers",
-        nargs=2,
-        default=None,
-        metavar=("FOLD0", "FOLD1"),
-        help="train: distil each human answer from the one of two --human-fold runs' "
-        "checkpoints that never saw its prompt",
-    )
-    p.add_argument("--distill-weight", type=float, default=0.5, help="train: 0-1, with --teacher")
-    p.add_argument("--distill-temperature", type=float, default=2.0, help="train: with --teacher")
-    p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
-    p.add_argument(
-        "--soup-of",
-        nargs="+",
-        default=None,
-        metavar="CHECKPOINT",
-        help="soup: the checkpoints whose weights are averaged into <run-dir>/best.pt",
-    )
-    return p
 
 
 def smoothing_windows(train: list, spec, count: int = 512, seed: int = 7) -> list[list[int]]:
@@ -161,17 +39,6 @@ def smoothing_windows(train: list, spec, count: int = 512, seed: int = 7) -> lis
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     windows = [list(ids) for ids, _ in training_windows(tok, train, spec)]
     return random.Random(seed).sample(windows, min(count, len(windows)))
-
-
-def _fraction(value: str) -> float:
-    """argparse type: a share between 0 and 1."""
-    try:
-        share = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 <= share <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {value}")
-    return share
 
 
 def _write_data_config(
@@ -201,7 +68,7 @@ def _use_bf16(choice: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.human_fold is not None and args.human_fraction < 1.0:
         parser.error("--human-fold keeps a fixed half of the prompts; drop --human-fraction")
