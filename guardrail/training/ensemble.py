@@ -11,26 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
+from guardrail.model._decode import softmax
+from guardrail.training.calibrate import window_logits
 from guardrail.training.model import RefusalNet
-from guardrail.training.train import padded_batches
 from guardrail.training.windowing import WindowSpec, decode
 
 __all__ = ["predict_ensemble"]
-
-
-@torch.no_grad()
-def _window_probabilities(
-    model: RefusalNet, flat: list, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    model.eval()
-    vs, cs = [], []
-    for ids, mask, _ in padded_batches(flat, batch_size, None):  # in order: no rng
-        v, _, c = model(ids, mask)
-        vs.append(torch.softmax(v.float(), dim=-1).numpy())
-        cs.append(torch.softmax(c.float(), dim=-1).numpy())
-    return np.concatenate(vs), np.concatenate(cs)
 
 
 def predict_ensemble(
@@ -39,15 +26,13 @@ def predict_ensemble(
     """Verdicts for (head, tail) window pairs from the models' mean window probabilities."""
     if not models:
         raise ValueError("an ensemble needs at least one model")
-    flat, rows = [], []
-    for head, tail in pairs:
-        rows.append((len(flat), None if tail is None else len(flat) + 1))
-        flat += [(head, None)] if tail is None else [(head, None), (tail, None)]
-    verdict = np.zeros(0)
-    category = np.zeros(0)
-    for i, model in enumerate(models):
-        v, c = _window_probabilities(model, flat, batch_size)
-        verdict, category = (v, c) if i == 0 else (verdict + v, category + c)
+    verdict = category = None
+    rows: list = []
+    for model in models:
+        v, c, rows = window_logits(model, pairs, batch_size)
+        pv, pc = softmax(v.astype(np.float64)), softmax(c.astype(np.float64))
+        verdict = pv if verdict is None else verdict + pv
+        category = pc if category is None else category + pc
     # decode() takes logits: the log of a distribution softmaxes back to it
     log_v = np.log(np.maximum(verdict / len(models), 1e-12))
     log_c = np.log(np.maximum(category / len(models), 1e-12))
