@@ -48,7 +48,9 @@ def test_a_grid_with_no_rule_within_the_bound_is_refused_with_the_layer_named() 
 def test_the_grid_reaches_strict_compliance_thresholds_and_picks_most_exits_within() -> None:
     """Stricter compliance thresholds are on the grid, yet a looser rule within the bound wins."""
     thresholds = {rule.compliance_below for rule in _GRID}
-    assert {0.002, 0.005, 0.01, 0.1} <= thresholds
+    assert {0.0005, 0.002, 0.005, 0.01, 0.1} <= thresholds
+    assert {rule.full_refusal_from for rule in _GRID} >= {0.95, 0.995}
+    assert {rule.category_from for rule in _GRID} >= {0.8, 0.98}
     strict = ExitRule(compliance_below=0.01, full_refusal_from=0.98, category_from=0.9)
     assert strict in _GRID
     # a head too loose at 0.02 (11 disagreements in 8,397 exits) keeps its exit at 0.01

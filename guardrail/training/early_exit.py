@@ -152,14 +152,17 @@ def _disagreements(
 
 
 #: Rules tried; the loosest whose cross-fitted exits stay within ``MAX_DISAGREEMENT`` is used.
-#: The compliance thresholds reach down to 0.002: a head whose compliant exits are a little
+#: The compliance thresholds reach down to 0.0005: a head whose compliant exits are a little
 #: too loose at 0.02 can still skip most windows at a stricter threshold (a model trained with
-#: another seed exits 80 % of its windows at 0.01 and none at 0.02).
+#: another seed exits 80 % of its windows at 0.01 and none at 0.02). The refusal side reaches
+#: 0.995 / 0.98 for the same reason: the embeddings heads of three fold-teacher students missed
+#: the bound by 6-7 windows on the old grid (ending at 0.99 / 0.9) and one of them exits 67 %
+#: of its windows within it at 0.002 / 0.995 / 0.9.
 _GRID = tuple(
     ExitRule(compliance_below=lo, full_refusal_from=hi, category_from=cat)
-    for lo in (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
-    for hi in (0.95, 0.98, 0.99, 2.0)
-    for cat in ((0.8, 0.9) if hi <= 1.0 else (2.0,))
+    for lo in (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+    for hi in (0.95, 0.98, 0.99, 0.995, 2.0)
+    for cat in ((0.8, 0.9, 0.95, 0.98) if hi <= 1.0 else (2.0,))
 )
 #: Largest share of exits the full model may read differently (verdict, and category).
 MAX_DISAGREEMENT = 0.001
