@@ -33,6 +33,45 @@ def _row(name: str, s: dict) -> str:
     )
 
 
+def _distill_text(train_cfg: dict) -> str:
+    """The verdict loss's distillation term, when the run had teachers."""
+    if not (train_cfg.get("fold_teachers") or train_cfg.get("teacher")):
+        return ""
+    weight, temp = train_cfg.get("distill_weight"), train_cfg.get("distill_temperature")
+    whose = (
+        "two fold teachers' (each human answer from the teacher that never saw its prompt, "
+        "other windows from their mean)"
+        if train_cfg.get("fold_teachers")
+        else "a teacher's"
+    )
+    return (
+        f" The verdict loss mixes in, with weight {weight}, the T²-scaled KL divergence from "
+        f"{whose} verdict distribution at temperature {temp} (`guardrail/training/distill.py`)."
+    )
+
+
+def _reproduce(train_cfg: dict) -> str:
+    """The commands that train this run: its teachers first, then the run itself."""
+    options = f"--layers {train_cfg.get('layers', 2)} --seed {train_cfg.get('seed', 7)}"
+    if train_cfg.get("epochs", 6) != 6:
+        options += f" --epochs {train_cfg['epochs']}"
+    if train_cfg.get("pooling", "mean") != "mean":
+        options += f" --pooling {train_cfg['pooling']}"
+    teachers = train_cfg.get("fold_teachers")
+    if not teachers:
+        return f"python -m guardrail.training all {options} --out onnx_models"
+    lines = [
+        f"python -m guardrail.training train --layers 6 --epochs 4 --human-fold {k} "
+        f"--run-dir {Path(t).parent}"
+        for k, t in enumerate(teachers)
+    ]
+    lines.append(
+        f"python -m guardrail.training all {options} --out onnx_models "
+        f"--fold-teachers {' '.join(teachers)}"
+    )
+    return "\n".join(lines)
+
+
 def write_card(
     out: Path, report: dict, counts: dict[str, Counter[str]], run_dir: Path | None = None
 ) -> None:
@@ -152,57 +191,22 @@ None of the data is copied into this repository; the loaders read it from `../sh
 
 Fine-tuned end to end (encoder and heads) with AdamW, linear warm-up and decay, bf16 autocast on
 CPU; loss = verdict cross-entropy (partial class weighted) + 0.3 × kind + 0.5 × category
-cross-entropy, the last two masked where no trustworthy label exists. Settings: {hyper}.
+cross-entropy, the last two masked where no trustworthy label exists.{_distill_text(train_cfg)}
+Settings: {hyper}.
 The checkpoint with the best validation binary F1 + macro-F1 was kept
 (`{cfg.get("checkpoint", "?")}`; validation = 10% of the non-dev XSTest prompt ids).
 
-Runs compared (same data, split and recipe unless said; int8 dev figures):
-
-| run | layers | best val binary F1 / macro-F1 | dev binary F1 / macro-F1 | int8-fp32 binary gap | latency median, 1 thread | shipped |
-|---|---|---|---|---|---|---|
-| l2b | 2 | 0.933 / 0.768 (epoch 2) | 0.912 / 0.683 | 0.4 points | {lat["cpu_median_ms"]:.2f} ms (above) | yes (this model) |
-| l2 | 2 | 0.927 / 0.770 (epoch 5) | 0.916 / 0.694 | 0.0 points | 2.0-2.3 ms | no: missed the tail refusal of the 3,000-word test (tail score 0.49) |
-| l3 | 3 | 0.941 / 0.772 (epoch 4) | 0.919 / 0.680 | 0.6 points | 3.51 ms (same measurement) | until 2026-11-22 |
-| r2 | 3 | 0.934 / 0.740 | not evaluated | - | - | no |
-| l2w32 | 2, windows 64 whole / 32 head+tail | 0.922 / 0.777 (epoch 3) | 0.917 / 0.664 | 0.4 points | 1.59 ms | no: no faster in the middleware |
-| l1 | 1 | 0.940 / 0.716 (epoch 6) | 0.912 / 0.644 | 0.0 points | 0.69 ms per 48-token window (l2b: 1.27; this VM) | no: long-answer probe 81% of declines seen, more full refusals read as partial |
-| l2soft | 2, verdict targets from the annotators' votes | 0.929 / 0.769 (epoch 4) | 0.917 / 0.691 | -0.1 points | same as l2b | no: validation did not prefer it (sum 1.698 vs 1.701) |
-
-l2b differs from l2 only in the synthetic generator: twice as many long answers that decline
-at the end (25 per category), half of them with a polite close ("I hope this helps!") before
-the decline, and four more decline phrasings; on the long-answer probe l2 flagged 92% and
-kept 91% of the friendly closes compliant. Between l2 and l2b validation could not tell
-(sum of the two F1s 1.697 vs 1.701); l2b was chosen because only it sees the decline at the end
-of the 3,000-word answer that tests/test_model_golden.py requires. The 2-layer model replaced
-the 3-layer one: 0.7 points lower dev binary F1, 0.3 points higher macro-F1, int8 within 0.5
-points of fp32, and about 1.6x faster, which the middleware's throughput needs. r2 used human
-rows x3, fewer automatic/synthetic rows, lr 8e-5, partial weight 1.5 and 5 epochs. l2w32 is
-l2b's recipe with shorter windows (`--window-tokens 64 32`): validation tied with l2b (sum 1.699
-vs 1.701), dev 0.5 points higher binary F1 but 1.9 lower macro-F1, and although each
-classification is cheaper, the guarded server at 32 clients did no better in an A/B on the same
-machine (JSON 0.83x vs 0.84x, streams 0.55x vs 0.54x of unguarded), so it was not shipped. The 2026-12-01 session (on a slower VM) re-ran l2w32 with identical validation
-figures (int8 dev 0.916 / 0.663, long-answer probe 97%; streams 0.61x vs 0.59x, JSON 0.69x vs
-0.64x of unguarded next to l2b) and tried: l1, the first layer only (1.8x cheaper per window);
-l2soft, l2b's recipe with each XSTest row's verdict target the mix of its two annotators' labels
-and its final label counted twice (`--soft-labels`), whose dev figures are a little higher but
-whose validation, which picks, was not; and reading the user's prompt in front of the response
-in the head window (2 layers, 32 prompt tokens, prompt left out of 30% of training windows):
-after 2 epochs validation gave 0.913 / 0.696 with the prompt and 0.922 / 0.729 without it,
-against 0.933 / 0.768 for l2b, so it was stopped: with ten answers per training prompt the
-model learns a prompt's label, which does not carry over to new prompts. Averaging the 3-layer run's last checkpoints (weight soup of epochs 4-5 or 4-6) gave
-validation binary F1 0.933 / 0.930 and macro-F1 0.786 / 0.784 against 0.941 / 0.772 for its
-best single checkpoint: no clear gain, not pursued. A
-validation-tuned bias offset on the verdict head (`--calibrate`) is available but off: it did
-not carry over from validation to dev in a check on the 3-layer checkpoint.
+Other runs tried, and why this recipe was chosen, are in the history of
+`onnx_models/MODEL_CARD.md` in the repository; this card holds only this run's measurements.
 
 ## Reproduce
 
 ```
 pip install -e '.[train]'
-python -m guardrail.training all --out onnx_models
+{_reproduce(train_cfg)}
 ```
-(CPU, 2 threads, bf16 autocast, seeds fixed; training took 730 s for 6 epochs on the shared
-2-core machine.) `python -m guardrail.training
+(CPU, 2 threads, bf16 autocast, seeds fixed; CPU training is not bit-reproducible, so a re-run
+gives a nearby network, not the same bytes.) `python -m guardrail.training
 dev-jsonl --jsonl dev.jsonl` writes the dev split for `guardrail eval`.
 
 ## Limitations
