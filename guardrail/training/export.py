@@ -24,7 +24,7 @@ __all__ = ["FP32_NAME", "INT8_NAME", "MODEL_VERSION", "export_artifact", "load_c
 
 INT8_NAME = MODEL_FILE  # the name the runtime loads
 FP32_NAME = "refusal-classifier.fp32.onnx"
-MODEL_VERSION = "0.4.0"
+MODEL_VERSION = "0.5.0"
 OUTPUTS = ["verdict_logits", "kind_logits", "category_logits"]
 
 
