@@ -30,20 +30,30 @@ def _unoptimised(path: Path) -> ort.InferenceSession:
 
 
 def test_the_session_computes_what_the_onnx_file_says_up_to_float_noise() -> None:
-    """Logits match the unoptimised graph within 1e-3 on 60 windows (a fused SkipLayerNorm
-    moved one in eight of them by up to 0.02: int8 rounding of its reordered sums)."""
+    """Logits match the unoptimised graph on 300 random windows: the typical window to float
+    precision, at most 2 % of them by more than 1e-3 and none by 0.05 or more."""
+    # Why not all of them within 1e-3: onnxruntime's GeluFusionL2 computes the first layer's
+    # GELU in one op, and where its float result lands on the other side of an int8 rounding
+    # step downstream, a window's logits move (0.5.0: 2 windows of 300, up to 0.004; the next
+    # candidate network 4, up to 0.02; 0.4.0 none). On the 900 dev answers it changes no
+    # verdict, category or refusal score (to 4 decimals), and it saves about 4 % of a
+    # classify, so it stays on. A fused SkipLayerNorm moved one window in eight by up to 0.02
+    # and was ~7x slower; it is off (DISABLED_OPTIMIZERS).
     info = make_session(MODEL, threads=1)
     reference = _unoptimised(MODEL)
     rng = np.random.default_rng(7)
-    worst = 0.0
-    for _ in range(60):
+    worst = []
+    for _ in range(300):
         ids = rng.integers(1000, 30000, size=(1, int(rng.integers(3, 97)))).astype(np.int64)
         ids[0, 0], ids[0, -1] = 101, 102
         feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         got = info.session.run(list(info.output_names), feeds)
         want = reference.run(list(info.output_names), feeds)
-        worst = max(worst, *(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True)))
-    assert worst < 1e-3
+        worst.append(max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True)))
+    moved = np.array(worst)
+    assert float(np.median(moved)) < 1e-5
+    assert float((moved > 1e-3).mean()) <= 0.02
+    assert float(moved.max()) < 0.05
     assert DISABLED_OPTIMIZERS == ("SkipLayerNormFusion",)
 
 
