@@ -109,3 +109,25 @@ def test_a_plain_run_gets_one_command_with_its_own_options_and_no_distillation(
         "--out onnx_models"
     )
     assert "l2b" not in card  # the repository card keeps the history of runs, not this one
+
+
+def test_a_teachers_own_options_come_from_its_run_and_one_teacher_is_named(
+    tmp_path: Path,
+) -> None:
+    """A teacher run's train_config.json gives its options; a single --teacher is passed on."""
+    teacher_dir = tmp_path / "t6"
+    teacher_dir.mkdir()
+    (teacher_dir / "train_config.json").write_text(json.dumps({"layers": 6, "epochs": 3}))
+    teacher = str(teacher_dir / "best.pt")
+    train_cfg = {"layers": 2, "seed": 7, "teacher": teacher, "distill_weight": 0.5}
+    out, run_dir = _artifact(tmp_path, train_cfg | {"distill_temperature": 2.0})
+    write_card(out, _report(), {}, run_dir)
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    commands = [line for line in card.splitlines() if line.startswith("python -m guardrail")]
+    assert commands[:2] == [
+        "python -m guardrail.training train --layers 6 --seed 7 --epochs 3 "
+        f"--run-dir {teacher_dir}",
+        "python -m guardrail.training all --layers 2 --seed 7 --out onnx_models "
+        f"--teacher {teacher}",
+    ]
+    assert "a teacher's verdict distribution" in card

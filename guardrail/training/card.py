@@ -50,18 +50,40 @@ def _distill_text(train_cfg: dict) -> str:
     )
 
 
+def _options(cfg: dict) -> str:
+    """A run's ``train`` options that differ from what the command line assumes."""
+    options = f"--layers {cfg.get('layers', 2)} --seed {cfg.get('seed', 7)}"
+    if cfg.get("epochs", 6) != 6:
+        options += f" --epochs {cfg['epochs']}"
+    if cfg.get("pooling", "mean") != "mean":
+        options += f" --pooling {cfg['pooling']}"
+    return options
+
+
+def _teacher_options(checkpoint: str) -> str:
+    """A teacher's options from its run's train_config.json; else the documented recipe."""
+    config = Path(checkpoint).parent / "train_config.json"
+    if config.is_file():
+        return _options(json.loads(config.read_text()))
+    return "--layers 6 --epochs 4"
+
+
 def _reproduce(train_cfg: dict) -> str:
     """The commands that train this run: its teachers first, then the run itself."""
-    options = f"--layers {train_cfg.get('layers', 2)} --seed {train_cfg.get('seed', 7)}"
-    if train_cfg.get("epochs", 6) != 6:
-        options += f" --epochs {train_cfg['epochs']}"
-    if train_cfg.get("pooling", "mean") != "mean":
-        options += f" --pooling {train_cfg['pooling']}"
+    options = _options(train_cfg)
+    if teacher := train_cfg.get("teacher"):
+        return "\n".join(
+            [
+                f"python -m guardrail.training train {_teacher_options(teacher)} "
+                f"--run-dir {Path(teacher).parent}",
+                f"python -m guardrail.training all {options} --out onnx_models --teacher {teacher}",
+            ]
+        )
     teachers = train_cfg.get("fold_teachers")
     if not teachers:
         return f"python -m guardrail.training all {options} --out onnx_models"
     lines = [
-        f"python -m guardrail.training train --layers 6 --epochs 4 --human-fold {k} "
+        f"python -m guardrail.training train {_teacher_options(t)} --human-fold {k} "
         f"--run-dir {Path(t).parent}"
         for k, t in enumerate(teachers)
     ]

@@ -124,8 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train: distil each human answer from the one of two --human-fold runs' "
         "checkpoints that never saw its prompt",
     )
-    p.add_argument("--distill-weight", type=float, default=0.5, help="train: 0-1, with --teacher")
-    p.add_argument("--distill-temperature", type=float, default=2.0, help="train: with --teacher")
+    p.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.5,
+        help="train: 0-1, with --teacher or --fold-teachers",
+    )
+    p.add_argument(
+        "--distill-temperature",
+        type=float,
+        default=2.0,
+        help="train: with --teacher or --fold-teachers",
+    )
     p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
     p.add_argument(
         "--soup-of",
