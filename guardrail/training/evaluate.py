@@ -22,7 +22,7 @@ from guardrail.training.paths import data_dir
 from guardrail.training.sources import Example
 from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
 
-__all__ = ["OnnxRunner", "evaluate_artifact", "string_baselines"]
+__all__ = ["OnnxRunner", "evaluate_artifact", "probe_texts", "string_baselines"]
 
 
 class OnnxRunner:
@@ -43,6 +43,17 @@ class OnnxRunner:
         ids = np.array([window], dtype=np.int64)
         v, _, c = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         return v, c
+
+    def window_logits(self, text: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Verdict and category logits of the head window and, when the text has one, of the
+        tail window too (whatever the head says), and whether it has a tail: every input a
+        decoding rule can need, so rules can be compared without running the model again."""
+        head, tail = windows(self.tok, text, self.spec)
+        v, c = self._run(head)
+        if tail is None:
+            return v, c, False
+        tv, tc = self._run(tail)
+        return np.concatenate((v, tv)), np.concatenate((c, tc)), True
 
     def classify_one(self, text: str) -> tuple[str, str, float]:
         """(verdict, category, refusal_score) of one text, window by window."""
@@ -115,17 +126,25 @@ _PROBE_CLOSES = (
 )
 
 
-def _tail_probe(runner: OnnxRunner, dev: list[Example]) -> dict[str, float]:
-    """Compliant dev answers repeated six times (a long answer) with a decline or a friendly
-    close appended: how often the decline is caught and the close left alone."""
-    bodies = [r.text for r in dev if r.verdict == "compliance" and len(r.text) > 400][:100]
+def probe_texts(rows: list[Example], limit: int | None = 100) -> tuple[list[str], list[str]]:
+    """The long-answer probe's texts: up to ``limit`` (None: all) compliant answers of 400+
+    characters, each repeated six times (a long answer), once with a one-sentence decline
+    appended and once with a friendly close appended: (declined, closed), in the same order."""
+    bodies = [r.text for r in rows if r.verdict == "compliance" and len(r.text) > 400][:limit]
     long_bodies = ["\n\n".join([b] * 6) for b in bodies]
     declined = [f"{b}\n\n{_PROBE_DECLINES[i % 3]}" for i, b in enumerate(long_bodies)]
     closed = [f"{b}\n\n{_PROBE_CLOSES[i % 3]}" for i, b in enumerate(long_bodies)]
+    return declined, closed
+
+
+def _tail_probe(runner: OnnxRunner, dev: list[Example]) -> dict[str, float]:
+    """Compliant dev answers repeated six times (a long answer) with a decline or a friendly
+    close appended: how often the decline is caught and the close left alone."""
+    declined, closed = probe_texts(dev)
     vd, _ = runner.classify(declined)
     vc, _ = runner.classify(closed)
     return {
-        "n": float(len(bodies)),
+        "n": float(len(declined)),
         "decline_detected_rate": sum(v != "compliance" for v in vd) / max(1, len(vd)),
         "decline_partial_rate": sum(v == "partial_refusal" for v in vd) / max(1, len(vd)),
         "close_compliance_rate": sum(v == "compliance" for v in vc) / max(1, len(vc)),
