@@ -131,3 +131,18 @@ def test_a_teachers_own_options_come_from_its_run_and_one_teacher_is_named(
         f"--teacher {teacher}",
     ]
     assert "a teacher's verdict distribution" in card
+
+
+def test_teachers_trained_by_the_same_command_give_one_command(tmp_path: Path) -> None:
+    """Fold teachers in the run's own fold_teacher folders reproduce as one command."""
+    teachers = ["runs/s8/fold_teacher_0/best.pt", "runs/s8/fold_teacher_1/best.pt"]
+    train_cfg = {"layers": 2, "seed": 8, "fold_teachers": teachers, "distill_weight": 0.5}
+    out, run_dir = _artifact(tmp_path, train_cfg | {"distill_temperature": 2.0})
+    write_card(out, _report(), {}, run_dir)
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    commands = [line for line in card.splitlines() if line.startswith("python -m guardrail")]
+    assert commands[0] == (
+        "python -m guardrail.training all --layers 2 --seed 8 --train-fold-teachers "
+        "--run-dir runs/s8 --out onnx_models"
+    )
+    assert "two fold teachers'" in card

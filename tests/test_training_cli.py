@@ -157,3 +157,67 @@ def test_score_names_a_missing_ensemble_member(tmp_path: Path) -> None:
     argv = ["score", "--ensemble", str(present), str(tmp_path / "b.pt")]
     with pytest.raises(SystemExit, match=r"checkpoint not found: .*b\.pt"):
         main([*argv, "--data-dir", str(tmp_path / "no-data")])
+
+
+def test_train_fold_teachers_trains_both_halves_then_distils_the_student_from_them(
+    tmp_path: Path, fake_training: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each half gets a 6-layer, 4-epoch teacher in the run folder; the student learns from both."""
+    import guardrail.training.train as train
+
+    def fake_train(data: object, spec: object, cfg: object, run_dir: Path) -> Path:
+        fake_training.configs.append(cfg)
+        (run_dir / "best.pt").write_bytes(b"")
+        return run_dir / "best.pt"
+
+    monkeypatch.setattr(train, "train", fake_train)
+    run = _train(tmp_path, "--train-fold-teachers", "--seed", "8", "--lr", "5e-5")
+    teachers, student = fake_training.configs[:2], fake_training.configs[2]
+    assert [b["human_fold"] for b in fake_training.build] == [None, 0, 1]
+    assert [(c.layers, c.epochs, c.seed, c.lr_encoder) for c in teachers] == [(6, 4, 7, 5e-5)] * 2
+    assert student.fold_teachers == (
+        str(run / "fold_teacher_0" / "best.pt"),
+        str(run / "fold_teacher_1" / "best.pt"),
+    )
+    assert (student.layers, student.seed) == (2, 8)
+    assert json.loads((run / "fold_teacher_1" / "data_config.json").read_text())["human_fold"] == 1
+
+
+def test_train_fold_teachers_keeps_a_teacher_already_trained(
+    tmp_path: Path, fake_training: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold teacher whose best.pt exists is not trained again (a stopped run resumes)."""
+    import guardrail.training.train as train
+
+    def fake_train(data: object, spec: object, cfg: object, run_dir: Path) -> Path:
+        fake_training.configs.append(cfg)
+        (run_dir / "best.pt").write_bytes(b"")
+        return run_dir / "best.pt"
+
+    monkeypatch.setattr(train, "train", fake_train)
+    kept = tmp_path / "run" / "fold_teacher_0"
+    kept.mkdir(parents=True)
+    (kept / "best.pt").write_bytes(b"old")
+    _train(tmp_path, "--train-fold-teachers")
+    assert [c.layers for c in fake_training.configs] == [6, 2]
+    assert (kept / "best.pt").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--train-fold-teachers", "--teacher", "t.pt"],
+        ["train", "--train-fold-teachers", "--fold-teachers", "a.pt", "b.pt"],
+        ["all", "--train-fold-teachers", "--human-fold", "0"],
+        ["train", "--train-fold-teachers", "--human-fraction", "0.5"],
+        ["export", "--train-fold-teachers"],
+    ],
+)
+def test_train_fold_teachers_with_other_teachers_a_fold_or_another_stage_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Own teachers exclude given ones, a single fold or a fraction, and stages that don't train."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "--train-fold-teachers" in capsys.readouterr().err

@@ -11,6 +11,8 @@ rewrites the card's early-exit section. ``soup --soup-of A B ...`` writes the me
 checkpoints' weights to ``<run-dir>/best.pt`` (``soup.py``), which the later stages then read.
 ``score`` prints a checkpoint's fp32 verdict figures on val and dev (torch, windows decoded as
 at run time, no early exits), to compare training runs without exporting them.
+``train``/``all --train-fold-teachers`` first trains the two fold teachers the student is
+distilled from (``fold_teachers.py``), so the shipped recipe is one command.
 """
 
 from __future__ import annotations
@@ -86,6 +88,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"checkpoint not found: {path}")
     if args.teacher and args.fold_teachers:
         parser.error("--teacher and --fold-teachers cannot be combined")
+    if args.train_fold_teachers:
+        if args.stage not in ("train", "all"):
+            parser.error("--train-fold-teachers applies to the train and all stages")
+        if args.teacher or args.fold_teachers:
+            parser.error(
+                "--train-fold-teachers trains its own teachers; drop --teacher/--fold-teachers"
+            )
+        if args.human_fold is not None or args.human_fraction < 1.0:
+            parser.error(
+                "--train-fold-teachers splits all human prompts; drop --human-fold/--human-fraction"
+            )
     if args.stage in ("train", "all"):
         for teacher in [args.teacher] if args.teacher else args.fold_teachers or []:
             if not Path(teacher).is_file():
@@ -97,15 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     root = data_dir(args.data_dir)
     if not root.is_dir():
         raise SystemExit(f"data directory not found: {root} (set --data-dir or GUARDRAIL_DATA_DIR)")
-    data = build(
-        root,
-        human_repeat=args.human_repeat,
-        auto_cap=args.auto_cap,
-        synth_per_category=args.synth_per_category,
-        human_fraction=args.human_fraction,
-        human_sources=(args.human_source,) if args.human_source else HUMAN_SOURCES,
-        human_fold=args.human_fold,
-    )
+
+    def build_data(human_fold: int | None):
+        return build(
+            root,
+            human_repeat=args.human_repeat,
+            auto_cap=args.auto_cap,
+            synth_per_category=args.synth_per_category,
+            human_fraction=args.human_fraction,
+            human_sources=(args.human_source,) if args.human_source else HUMAN_SOURCES,
+            human_fold=human_fold,
+        )
+
+    data = build_data(args.human_fold)
     spec = WindowSpec()
     if args.window_tokens:
         whole, part = args.window_tokens
@@ -126,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         from guardrail.training.train import TrainConfig, train
 
         write_dev_ids(data.dev_ids)
+        fold_teachers = args.fold_teachers
+        if args.train_fold_teachers:
+            from guardrail.training.fold_teachers import ensure_fold_teachers
+
+            def train_teacher(fold: int, directory: Path) -> Path:
+                return _train_teacher(args, build_data(fold), fold, spec, directory)
+
+            fold_teachers = list(ensure_fold_teachers(run_dir, train_teacher))
         cfg = TrainConfig(
             layers=args.layers,
             pooling=args.pooling,
@@ -135,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             partial_weight=args.partial_weight,
             soft_labels=args.soft_labels,
             teacher=args.teacher,
-            fold_teachers=tuple(args.fold_teachers) if args.fold_teachers else None,
+            fold_teachers=tuple(fold_teachers) if fold_teachers else None,
             distill_weight=args.distill_weight,
             distill_temperature=args.distill_temperature,
             bf16=_use_bf16(args.autocast),
@@ -190,6 +215,28 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_artifact(out, run_dir, data.dev, spec)
         write_card(out, report, data.counts, run_dir)
     return 0
+
+
+def _train_teacher(args: argparse.Namespace, data, fold: int, spec, directory: Path) -> Path:
+    """Train the six-layer teacher of one fold: the student's options, the teacher recipe's
+    depth, epochs and seed (``fold_teachers.py``)."""
+    from guardrail.training.fold_teachers import TEACHER_EPOCHS, TEACHER_LAYERS, TEACHER_SEED
+    from guardrail.training.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        layers=TEACHER_LAYERS,
+        pooling=args.pooling,
+        seed=TEACHER_SEED,
+        epochs=TEACHER_EPOCHS,
+        lr_encoder=args.lr,
+        partial_weight=args.partial_weight,
+        soft_labels=args.soft_labels,
+        bf16=_use_bf16(args.autocast),
+    )
+    _write_data_config(
+        argparse.Namespace(**{**vars(args), "human_fold": fold}), data.counts, directory
+    )
+    return train(data, spec, cfg, directory)
 
 
 def _score(ckpts: list[Path], data, spec) -> int:

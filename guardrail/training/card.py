@@ -9,6 +9,7 @@ from pathlib import Path
 
 from guardrail.training.card_exit import exit_reports, exit_section
 from guardrail.training.card_files import file_line, write_sha256sums
+from guardrail.training.fold_teachers import is_own_fold_teachers
 
 __all__ = ["write_card"]
 
@@ -82,6 +83,13 @@ def _reproduce(train_cfg: dict) -> str:
     teachers = train_cfg.get("fold_teachers")
     if not teachers:
         return f"python -m guardrail.training all {options} --out onnx_models"
+    if is_own_fold_teachers(teachers):
+        # trained by the same command (--train-fold-teachers), under the student's run folder
+        run_dir = Path(teachers[0]).parent.parent
+        return (
+            f"python -m guardrail.training all {options} --train-fold-teachers "
+            f"--run-dir {run_dir} --out onnx_models"
+        )
     lines = [
         f"python -m guardrail.training train {_teacher_options(t)} --human-fold {k} "
         f"--run-dir {Path(t).parent}"

@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoints that never saw its prompt",
     )
     p.add_argument(
+        "--train-fold-teachers",
+        action="store_true",
+        help="train/all: first train the two fold teachers (6 layers, 4 epochs, one per "
+        "--human-fold half) into <run-dir>/fold_teacher_0 and _1, keeping any already there, "
+        "then distil from them as --fold-teachers does",
+    )
+    p.add_argument(
         "--distill-weight",
         type=float,
         default=0.5,
