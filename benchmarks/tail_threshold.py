@@ -14,7 +14,7 @@ The threshold is chosen on train + val, never dev: the highest binary F1 (ties: 
 threshold) among the thresholds whose probe sees at most ``--max-probe-loss`` fewer of the
 appended declines than trusting any refusing tail (0.5) does.
 
-    python -m benchmarks.tail_threshold [--model-dir DIR] [--max-probe-loss 0.005]
+    python -m benchmarks.tail_threshold [--model-dir DIR] [--max-probe-loss 0.005] [--name N]
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the bundled model")
     parser.add_argument("--max-probe-loss", type=float, default=0.005)
+    parser.add_argument("--name", default="tail_threshold", help="results/<name>.json")
     args = parser.parse_args(argv)
     from guardrail._resources import bundled_model_dir
 
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"closes kept {p['close_kept_rate']:.3f}"
             )
     print(f"chosen on train+val: {chosen}")
-    print(f"-> {write_result('tail_threshold', report)}")
+    print(f"-> {write_result(args.name, report)}")
     return 0
 
 
