@@ -16,9 +16,9 @@ import numpy as np
 
 from guardrail.evaluation.baselines import load_baselines
 from guardrail.evaluation.metrics import score
+from guardrail.model._files import MODEL_FILE as INT8_NAME
 from guardrail.model._session import make_session
-from guardrail.training.export import FP32_NAME, INT8_NAME
-from guardrail.training.paths import data_dir
+from guardrail.training.paths import FP32_NAME, data_dir
 from guardrail.training.sources import Example
 from guardrail.training.windowing import WindowSpec, decode, load_tokenizer, windows
 
