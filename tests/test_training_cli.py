@@ -42,7 +42,8 @@ def test_a_teacher_that_does_not_exist_is_refused_before_training(tmp_path: Path
 
 @pytest.fixture
 def fake_training(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    """Stands in for the data assembly and the training loop; records what each was given."""
+    """Stands in for the data assembly and the training loop (which leaves an empty best.pt);
+    records what each was given."""
     import guardrail.training.dataset as dataset
     import guardrail.training.split as split
     import guardrail.training.train as train
@@ -55,7 +56,13 @@ def fake_training(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
 
     monkeypatch.setattr(dataset, "build", build)
     monkeypatch.setattr(split, "write_dev_ids", lambda ids: None)
-    monkeypatch.setattr(train, "train", lambda data, spec, cfg, run_dir: seen.configs.append(cfg))
+
+    def fake_train(data: object, spec: object, cfg: object, run_dir: Path) -> Path:
+        seen.configs.append(cfg)
+        (run_dir / "best.pt").write_bytes(b"")
+        return run_dir / "best.pt"
+
+    monkeypatch.setattr(train, "train", fake_train)
     return seen
 
 
@@ -160,17 +167,9 @@ def test_score_names_a_missing_ensemble_member(tmp_path: Path) -> None:
 
 
 def test_train_fold_teachers_trains_both_halves_then_distils_the_student_from_them(
-    tmp_path: Path, fake_training: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_training: SimpleNamespace
 ) -> None:
     """Each half gets a 6-layer, 4-epoch teacher in the run folder; the student learns from both."""
-    import guardrail.training.train as train
-
-    def fake_train(data: object, spec: object, cfg: object, run_dir: Path) -> Path:
-        fake_training.configs.append(cfg)
-        (run_dir / "best.pt").write_bytes(b"")
-        return run_dir / "best.pt"
-
-    monkeypatch.setattr(train, "train", fake_train)
     run = _train(tmp_path, "--train-fold-teachers", "--seed", "8", "--lr", "5e-5")
     teachers, student = fake_training.configs[:2], fake_training.configs[2]
     assert [b["human_fold"] for b in fake_training.build] == [None, 0, 1]
@@ -184,17 +183,9 @@ def test_train_fold_teachers_trains_both_halves_then_distils_the_student_from_th
 
 
 def test_train_fold_teachers_keeps_a_teacher_already_trained(
-    tmp_path: Path, fake_training: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_training: SimpleNamespace
 ) -> None:
     """A fold teacher whose best.pt exists is not trained again (a stopped run resumes)."""
-    import guardrail.training.train as train
-
-    def fake_train(data: object, spec: object, cfg: object, run_dir: Path) -> Path:
-        fake_training.configs.append(cfg)
-        (run_dir / "best.pt").write_bytes(b"")
-        return run_dir / "best.pt"
-
-    monkeypatch.setattr(train, "train", fake_train)
     kept = tmp_path / "run" / "fold_teacher_0"
     kept.mkdir(parents=True)
     (kept / "best.pt").write_bytes(b"old")

@@ -21,11 +21,16 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from guardrail.training.cli_args import build_parser
 from guardrail.training.dataset import HUMAN_SOURCES  # torch-free, like the parser
 from guardrail.training.paths import data_dir
+
+if TYPE_CHECKING:  # train.py imports torch; the parser must answer without it
+    from guardrail.training.train import TrainConfig
 
 __all__ = ["main"]
 
@@ -143,14 +148,6 @@ def main(argv: list[str] | None = None) -> int:
         from guardrail.training.train import TrainConfig, train
 
         write_dev_ids(data.dev_ids)
-        fold_teachers = args.fold_teachers
-        if args.train_fold_teachers:
-            from guardrail.training.fold_teachers import ensure_fold_teachers
-
-            def train_teacher(fold: int, directory: Path) -> Path:
-                return _train_teacher(args, build_data(fold), fold, spec, directory)
-
-            fold_teachers = list(ensure_fold_teachers(run_dir, train_teacher))
         cfg = TrainConfig(
             layers=args.layers,
             pooling=args.pooling,
@@ -160,11 +157,18 @@ def main(argv: list[str] | None = None) -> int:
             partial_weight=args.partial_weight,
             soft_labels=args.soft_labels,
             teacher=args.teacher,
-            fold_teachers=tuple(fold_teachers) if fold_teachers else None,
+            fold_teachers=tuple(args.fold_teachers) if args.fold_teachers else None,
             distill_weight=args.distill_weight,
             distill_temperature=args.distill_temperature,
             bf16=_use_bf16(args.autocast),
         )
+        if args.train_fold_teachers:
+            from guardrail.training.fold_teachers import ensure_fold_teachers
+
+            def train_teacher(fold: int, directory: Path) -> Path:
+                return _train_teacher(args, cfg, build_data(fold), fold, spec, directory)
+
+            cfg = replace(cfg, fold_teachers=ensure_fold_teachers(run_dir, train_teacher))
         print(f"bf16 autocast: {cfg.bf16}", flush=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_data_config(args, data.counts, run_dir)
@@ -217,21 +221,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _train_teacher(args: argparse.Namespace, data, fold: int, spec, directory: Path) -> Path:
+def _train_teacher(
+    args: argparse.Namespace, student: TrainConfig, data, fold: int, spec, directory: Path
+) -> Path:
     """Train the six-layer teacher of one fold: the student's options, the teacher recipe's
-    depth, epochs and seed (``fold_teachers.py``)."""
+    depth, epochs and seed (``fold_teachers.py``), no teacher of its own."""
     from guardrail.training.fold_teachers import TEACHER_EPOCHS, TEACHER_LAYERS, TEACHER_SEED
-    from guardrail.training.train import TrainConfig, train
+    from guardrail.training.train import train
 
-    cfg = TrainConfig(
+    cfg = replace(
+        student,
         layers=TEACHER_LAYERS,
-        pooling=args.pooling,
-        seed=TEACHER_SEED,
         epochs=TEACHER_EPOCHS,
-        lr_encoder=args.lr,
-        partial_weight=args.partial_weight,
-        soft_labels=args.soft_labels,
-        bf16=_use_bf16(args.autocast),
+        seed=TEACHER_SEED,
+        teacher=None,
+        fold_teachers=None,
     )
     _write_data_config(
         argparse.Namespace(**{**vars(args), "human_fold": fold}), data.counts, directory

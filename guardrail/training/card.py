@@ -9,7 +9,7 @@ from pathlib import Path
 
 from guardrail.training.card_exit import exit_reports, exit_section
 from guardrail.training.card_files import file_line, write_sha256sums
-from guardrail.training.fold_teachers import is_own_fold_teachers
+from guardrail.training.fold_teachers import TEACHER_EPOCHS, TEACHER_LAYERS, is_own_fold_teachers
 
 __all__ = ["write_card"]
 
@@ -66,7 +66,7 @@ def _teacher_options(checkpoint: str) -> str:
     config = Path(checkpoint).parent / "train_config.json"
     if config.is_file():
         return _options(json.loads(config.read_text()))
-    return "--layers 6 --epochs 4"
+    return f"--layers {TEACHER_LAYERS} --epochs {TEACHER_EPOCHS}"
 
 
 def _reproduce(train_cfg: dict) -> str:
