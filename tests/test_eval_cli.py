@@ -38,7 +38,7 @@ ROWS = [
 
 class KeywordClassifier:
     model_dir = Path("/keyword")
-    config = SimpleNamespace(model_version="keyword-test")
+    config = SimpleNamespace(model_version="keyword-test", tail_refusal_threshold=0.8)
     model_sha256 = "0" * 64
     threads = 1
     int8_weights = "signed"

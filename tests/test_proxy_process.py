@@ -190,17 +190,21 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
 def test_worker_processes_classify_and_stop_with_the_proxy(upstream: str, tmp_path: Path) -> None:
-    """`serve --classifier-processes 2`: two worker processes classify the guarded answers,
-    the server is ready through them, and they are gone after SIGTERM."""
-    server = _serve(upstream, tmp_path / "serve.log", "--classifier-processes", "2")
+    """`serve --classifier-processes 2`: two worker processes classify the guarded answers
+    with the operator's tail threshold, the server is ready through them, and they are gone
+    after SIGTERM."""
+    server = _serve(
+        upstream, tmp_path / "serve.log", "--classifier-processes", "2", "--tail-threshold", "0.9"
+    )
     try:
         base = _url(server)
-        workers = [
-            pid
+        commands = {
+            pid: Path(f"/proc/{pid}/cmdline").read_text().split("\0")
             for pid in _children(server.proc.pid)
-            if "guardrail.model._worker" in Path(f"/proc/{pid}/cmdline").read_text()
-        ]
+        }
+        workers = [pid for pid, argv in commands.items() if "guardrail.model._worker" in argv]
         assert len(workers) == 2
+        assert all(commands[pid][-2] == "0.9" for pid in workers)  # argv ends "...", "0.9", ""
         with httpx.Client(timeout=30) as client:
             assert client.get(base + "/readyz").status_code == 200
             answer = client.post(base + CHAT, json=COMPLIANT)

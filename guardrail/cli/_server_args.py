@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from guardrail.cli._model_args import add_tail_threshold_argument
+
 __all__ = ["add_server_arguments", "port_number", "positive_float"]
 
 
@@ -40,6 +42,7 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, log_form
     parser.add_argument(
         "--model-dir", help="classifier model directory (default: the bundled model)"
     )
+    add_tail_threshold_argument(parser)
     parser.add_argument(
         "--log-format",
         choices=("json", "console"),

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from guardrail.cli._model_args import add_tail_threshold_argument
 from guardrail.errors import ConfigError
 
 __all__ = ["register", "run"]
@@ -76,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="inference threads (default: CPU count, at most 4)",
     )
     parser.add_argument("--model-dir", help="model directory (default: the bundled model)")
+    add_tail_threshold_argument(parser)
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
@@ -110,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     threads = args.threads or min(4, os.cpu_count() or 1)
-    classifier = RefusalClassifier.load(args.model_dir, threads=threads)
+    classifier = RefusalClassifier.load(
+        args.model_dir, threads=threads, tail_threshold=args.tail_threshold
+    )
     show = sys.stderr.isatty() if args.progress is None else args.progress
     total = None if args.file == "-" else Path(args.file).stat().st_size
     progress = Progress(sys.stderr, total) if show else None

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from guardrail.cli._model_args import add_tail_threshold_argument
 from guardrail.errors import ConfigError
 from guardrail.evaluation.readers import iter_records, text_field
 
@@ -48,13 +49,14 @@ def register(subparsers: Any) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model-dir`` and ``--threads``, shared with ``guardrail eval``."""
+    """``--model-dir``, ``--threads`` and ``--tail-threshold``, shared with ``guardrail eval``."""
     parser.add_argument(
         "--model-dir", metavar="DIR", help="model directory (default: the bundled model)"
     )
     parser.add_argument(
         "--threads", type=_positive_int, default=None, help="onnxruntime threads per inference (1)"
     )
+    add_tail_threshold_argument(parser)
 
 
 def _positive_int(value: str) -> int:
@@ -71,7 +73,9 @@ def load_classifier(args: argparse.Namespace) -> Any:
     # Imported here so `guardrail --help` and the other commands never load onnxruntime.
     from guardrail.model import RefusalClassifier
 
-    return RefusalClassifier.load(args.model_dir, threads=args.threads)
+    return RefusalClassifier.load(
+        args.model_dir, threads=args.threads, tail_threshold=args.tail_threshold
+    )
 
 
 @contextmanager

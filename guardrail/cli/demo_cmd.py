@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     policy = Path(args.policy) if args.policy else bundled_policy("clinical")
     if not policy.is_file():
         raise ConfigError(f"policy file {policy} not found")
-    classifier = RefusalClassifier.load(args.model_dir)
+    classifier = RefusalClassifier.load(args.model_dir, tail_threshold=args.tail_threshold)
     settings = DemoSettings(policy=policy, delay_s=args.delay)
     app = build_demo_app(settings, classifier)
     sock = bind_socket(args.host, args.port)

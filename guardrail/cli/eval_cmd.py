@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 "version": classifier.config.model_version,
                 "sha256": classifier.model_sha256,
                 "threads": classifier.threads,
+                "tail_threshold": classifier.config.tail_refusal_threshold,
                 "int8_weights": classifier.int8_weights,
             },
             "classify_seconds": seconds,

@@ -91,14 +91,18 @@ def run(args: argparse.Namespace) -> int:
     classifier: Classifier
     hooks = []
     if args.classifier_processes:
-        workers = ProcessClassifier(args.model_dir, processes=args.classifier_processes)
+        workers = ProcessClassifier(
+            args.model_dir,
+            processes=args.classifier_processes,
+            tail_threshold=args.tail_threshold,
+        )
 
         async def stop_workers() -> None:
             workers.close()
 
         classifier, hooks = workers, [stop_workers]
     else:
-        classifier = RefusalClassifier.load(args.model_dir)
+        classifier = RefusalClassifier.load(args.model_dir, tail_threshold=args.tail_threshold)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     app = build_proxy_app(
         config, policy=policy, classifier=classifier, models=models, on_shutdown=hooks

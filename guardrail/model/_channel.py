@@ -32,7 +32,13 @@ class WorkerError(RuntimeError):
 class WorkerChannel:
     """One worker process and the parent's end of its socket pair."""
 
-    def __init__(self, model_dir: Path, threads: int, start_timeout: float) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        threads: int,
+        start_timeout: float,
+        tail_threshold: float | None = None,
+    ) -> None:
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
         # The worker must import this very guardrail, wherever it was imported from.
@@ -50,6 +56,8 @@ class WorkerChannel:
                     str(model_dir),
                     str(threads),
                     "0",  # the parent verified the files a moment ago
+                    # repr() round-trips a float exactly; "-" keeps the model's own value.
+                    "-" if tail_threshold is None else repr(float(tail_threshold)),
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,

@@ -1,8 +1,9 @@
 """The inference worker process behind ``ProcessClassifier``.
 
-    python -m guardrail.model._worker FD MODEL_DIR THREADS VERIFY
+    python -m guardrail.model._worker FD MODEL_DIR THREADS VERIFY TAIL_THRESHOLD
 
-``FD`` is this process's end of a socket pair made by the parent. Every message is one
+``FD`` is this process's end of a socket pair made by the parent; ``TAIL_THRESHOLD`` is
+``-`` for the model's own tail threshold or a number that overrides it. Every message is one
 ``multiprocessing.connection`` frame holding a ``marshal``-encoded value: the worker first
 sends ``("ready", pid)`` (or ``("error", type name, message)`` when the model does not
 load), then answers each ``("texts", [text, ...])`` with ``("ok", rows)``, a row per text,
@@ -81,8 +82,11 @@ def _serve(conn: Connection, classifier: Any) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 4:
-        print("usage: python -m guardrail.model._worker FD DIR THREADS VERIFY", file=sys.stderr)
+    if len(args) != 5:
+        print(
+            "usage: python -m guardrail.model._worker FD DIR THREADS VERIFY TAIL_THRESHOLD",
+            file=sys.stderr,
+        )
         return 2
     # Ctrl-C in a terminal reaches the whole process group; the server decides when its
     # workers stop (by closing their pipes), so an interrupt here would only print noise.
@@ -92,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from guardrail.model.classifier import RefusalClassifier
 
         classifier = RefusalClassifier.load(
-            args[1], threads=int(args[2]), verify_checksums=args[3] == "1"
+            args[1],
+            threads=int(args[2]),
+            verify_checksums=args[3] == "1",
+            tail_threshold=None if args[4] == "-" else float(args[4]),
         )
     except Exception as exc:
         conn.send_bytes(marshal.dumps(_error(exc)))

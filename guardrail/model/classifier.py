@@ -35,7 +35,7 @@ from guardrail.model._decode import (
 from guardrail.model._files import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, verify_model_dir
 from guardrail.model._memo import DEFAULT_MEMO_ENTRIES, HeadMemo
 from guardrail.model._session import SessionInfo, make_session
-from guardrail.model.config import ModelConfig
+from guardrail.model.config import ModelConfig, with_tail_threshold
 from guardrail.model.windowing import TextWindows, Windower, coerce_text
 
 __all__ = ["DEFAULT_BATCH_WINDOWS", "RefusalClassifier"]
@@ -86,17 +86,22 @@ class RefusalClassifier:
         *,
         verify_checksums: bool = True,
         memo_entries: int = DEFAULT_MEMO_ENTRIES,
+        tail_threshold: float | None = None,
     ) -> RefusalClassifier:
         """Load a model directory (None: the bundled model) with ``threads`` per inference.
 
         ``threads`` None means 1: in a server many requests run at once and each inference
         on one thread gives the best throughput and steady latency. Raise it for a single
         caller with large batches (the ``classify`` CLI). ``memo_entries`` bounds the memo
-        of stream heads (see :meth:`window_prefix`; 0 switches it off).
+        of stream heads (see :meth:`window_prefix`; 0 switches it off). ``tail_threshold``
+        overrides the model's ``tail_refusal_threshold`` (None keeps it; outside [0, 1] is a
+        ConfigError): how sure a long answer's tail must be to make it a partial refusal.
         """
         directory = bundled_model_dir() if model_dir is None else Path(model_dir)
         checksums = verify_model_dir(directory, verify_checksums=verify_checksums)
         config = ModelConfig.from_file(directory / CONFIG_FILE)
+        # Checked before the session is built, so a bad value fails fast and costs nothing.
+        config = with_tail_threshold(config, tail_threshold)
         try:
             tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
@@ -291,5 +296,6 @@ class RefusalClassifier:
         return (
             f"RefusalClassifier(model_dir={str(self.model_dir)!r}, "
             f"version={self.config.model_version!r}, threads={self.threads}, "
+            f"tail_threshold={self.config.tail_refusal_threshold}, "
             f"int8_weights={self.int8_weights!r})"
         )

@@ -12,21 +12,27 @@ special tokens included:
 - ``head_tokens`` / ``tail_tokens``: the two windows read from a longer text (``tail_tokens``
   0 means "head only");
 - ``tail_refusal_threshold``: how sure the tail window must be before a compliant head with a
-  refusing tail becomes ``partial_refusal`` (default 0.8).
+  refusing tail becomes ``partial_refusal`` (default 0.8). An operator may override it at
+  load time (``with_tail_threshold``) without touching the checksummed file.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from guardrail.errors import ModelLoadError
+from guardrail.errors import ConfigError, ModelLoadError
 from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
 
-__all__ = ["DEFAULT_TAIL_REFUSAL_THRESHOLD", "ModelConfig"]
+__all__ = [
+    "DEFAULT_TAIL_REFUSAL_THRESHOLD",
+    "ModelConfig",
+    "check_tail_threshold",
+    "with_tail_threshold",
+]
 
 DEFAULT_TAIL_REFUSAL_THRESHOLD = 0.8
 
@@ -91,21 +97,42 @@ class ModelConfig:
         threshold = pick("tail_refusal_threshold")
         if threshold is None:
             threshold = DEFAULT_TAIL_REFUSAL_THRESHOLD
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            raise ValueError(f"tail_refusal_threshold must be a number, got {threshold!r}")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise ValueError(f"tail_refusal_threshold must be within [0, 1], got {threshold}")
+        threshold = check_tail_threshold(threshold, "tail_refusal_threshold")
         layers = raw.get("layers")
         return cls(
             max_window_tokens=max_window,
             head_tokens=head_tokens,
             tail_tokens=tail_tokens,
-            tail_refusal_threshold=float(threshold),
+            tail_refusal_threshold=threshold,
             model_version=str(raw.get("model_version", "unknown")),
             base_model=str(raw.get("base_model", "unknown")),
             layers=layers if isinstance(layers, int) and not isinstance(layers, bool) else None,
             quantization=None if raw.get("quantization") is None else str(raw["quantization"]),
         )
+
+
+def check_tail_threshold(value: Any, name: str) -> float:
+    """``value`` as a threshold in [0, 1]; ValueError naming ``name`` otherwise (NaN included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    # ``not 0 <= x <= 1`` is also true for NaN, which would otherwise switch the rule off.
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be within [0, 1], got {value}")
+    return float(value)
+
+
+def with_tail_threshold(config: ModelConfig, threshold: float | None) -> ModelConfig:
+    """``config`` with the tail rule's threshold overridden (None keeps the model's own).
+
+    A bad value is a ConfigError: it comes from the operator, not from the model directory.
+    """
+    if threshold is None:
+        return config
+    try:
+        checked = check_tail_threshold(threshold, "tail_threshold")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return replace(config, tail_refusal_threshold=checked)
 
 
 def _check_labels(labels: Any) -> None:

@@ -38,7 +38,7 @@ from guardrail.classification import Classification, StreamReading
 from guardrail.errors import ModelLoadError
 from guardrail.model._channel import WorkerChannel, WorkerError
 from guardrail.model._files import CONFIG_FILE, TOKENIZER_FILE, verify_model_dir
-from guardrail.model.config import ModelConfig
+from guardrail.model.config import ModelConfig, with_tail_threshold
 from guardrail.model.windowing import Windower, coerce_text
 
 __all__ = ["ProcessClassifier", "WorkerError"]
@@ -65,8 +65,9 @@ if hasattr(os, "register_at_fork"):
 class ProcessClassifier:
     """Classify in ``processes`` worker processes (thread-safe; implements ``Classifier``).
 
-    ``threads`` is each worker's onnxruntime thread count. ``call_timeout`` bounds one call;
-    a worker that takes longer is killed and replaced. Use :meth:`close` (or ``with``) to stop
+    ``threads`` is each worker's onnxruntime thread count; ``tail_threshold`` is passed to
+    every worker's ``RefusalClassifier.load``. ``call_timeout`` bounds one call; a worker
+    that takes longer is killed and replaced. Use :meth:`close` (or ``with``) to stop
     the workers; they also stop on their own when this process exits.
     """
 
@@ -79,13 +80,17 @@ class ProcessClassifier:
         verify_checksums: bool = True,
         start_timeout: float = 60.0,
         call_timeout: float = 30.0,
+        tail_threshold: float | None = None,
     ) -> None:
         for name, value in (("processes", processes), ("threads", threads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ModelLoadError(f"{name} must be a positive integer, got {value!r}")
         self.model_dir = bundled_model_dir() if model_dir is None else Path(model_dir)
         self.checksums = verify_model_dir(self.model_dir, verify_checksums=verify_checksums)
-        config = ModelConfig.from_file(self.model_dir / CONFIG_FILE)
+        # Checked here, before any worker starts, so a bad value fails once and clearly.
+        config = with_tail_threshold(
+            ModelConfig.from_file(self.model_dir / CONFIG_FILE), tail_threshold
+        )
         try:
             tokenizer = Tokenizer.from_file(str(self.model_dir / TOKENIZER_FILE))
             self._windower = Windower(tokenizer, config)
@@ -94,6 +99,7 @@ class ProcessClassifier:
         self.config = config
         self.processes = processes
         self.threads = threads
+        self._tail_threshold = tail_threshold
         self._start_timeout = start_timeout
         self._call_timeout = call_timeout
         self._cond = threading.Condition()
@@ -101,13 +107,19 @@ class ProcessClassifier:
         _INSTANCES.add(self)
         self._start_all()
 
+    def _channel(self) -> WorkerChannel:
+        """Start one worker (its model loads in the background; see ``wait_ready``)."""
+        return WorkerChannel(
+            self.model_dir, self.threads, self._start_timeout, self._tail_threshold
+        )
+
     def _start_all(self) -> None:
         self._pid = os.getpid()
         workers: list[WorkerChannel] = []
         try:
             # All start at once and load their models side by side.
             for _ in range(self.processes):
-                workers.append(WorkerChannel(self.model_dir, self.threads, self._start_timeout))
+                workers.append(self._channel())
             for worker in workers:
                 worker.wait_ready()
         except BaseException:
@@ -209,7 +221,7 @@ class ProcessClassifier:
                 "guardrail inference worker %d failed; starting another", worker.process.pid
             )
             try:
-                fresh = WorkerChannel(self.model_dir, self.threads, self._start_timeout)
+                fresh = self._channel()
                 fresh.wait_ready()
             except ModelLoadError:
                 _log.exception("guardrail could not replace an inference worker")
@@ -247,5 +259,5 @@ class ProcessClassifier:
         return (
             f"ProcessClassifier(model_dir={str(self.model_dir)!r}, "
             f"version={self.config.model_version!r}, processes={self.processes}, "
-            f"threads={self.threads})"
+            f"threads={self.threads}, tail_threshold={self.config.tail_refusal_threshold})"
         )
