@@ -14,6 +14,11 @@ The threshold is chosen on train + val, never dev: the highest binary F1 (ties: 
 threshold) among the thresholds whose probe sees at most ``--max-probe-loss`` fewer of the
 appended declines than trusting any refusing tail (0.5) does.
 
+It also scores the reverse rule the runtime does not have (``reverse``): a long answer whose
+head is a full refusal but whose tail is compliant (compliance probability >= c) read as a
+partial refusal, since most human partial refusals open with a decline and then help. Only
+the verdict mix moves, so it shows in macro-F1 and the per-class F1s.
+
     python -m benchmarks.tail_threshold [--model-dir DIR] [--max-probe-loss 0.005] [--name N]
 """
 
@@ -32,11 +37,23 @@ from guardrail.evaluation.metrics import score
 from guardrail.taxonomy import is_refusal
 from guardrail.training.windowing import WindowSpec, decode
 
-__all__ = ["GRID", "WindowLogits", "choose", "main", "probe_rates", "sweep", "verdict_at"]
+__all__ = [
+    "GRID",
+    "REVERSE_GRID",
+    "WindowLogits",
+    "choose",
+    "main",
+    "probe_rates",
+    "reverse_sweep",
+    "reverse_verdict",
+    "sweep",
+    "verdict_at",
+]
 
 GRID: tuple[float, ...] = (
     0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995,
 )  # fmt: skip
+REVERSE_GRID: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
 SELECTION_SPLITS = ("train", "val")
 
 
@@ -61,6 +78,39 @@ def verdict_at(logits: WindowLogits, threshold: float) -> tuple[str, bool]:
         return verdict, False
     head_verdict, _, _ = decode(logits.verdict[:1], logits.category[:1], 0, None, spec)
     return verdict, head_verdict == "compliance" and verdict != "compliance"
+
+
+def reverse_verdict(logits: WindowLogits, threshold: float, compliant_tail: float) -> str:
+    """The runtime's verdict, except that a full-refusal head with a tail whose compliance
+    probability reaches ``compliant_tail`` gives ``partial_refusal``."""
+    verdict, _ = verdict_at(logits, threshold)
+    if verdict != "full_refusal" or not logits.has_tail:
+        return verdict
+    tail = np.exp(logits.verdict[1] - logits.verdict[1].max())
+    return "partial_refusal" if tail[0] / tail.sum() >= compliant_tail else verdict
+
+
+def reverse_sweep(
+    gold: Sequence[str], logits: Sequence[WindowLogits], threshold: float
+) -> list[dict[str, Any]]:
+    """Per compliant-tail bar (None: the runtime's rule): F1s and how many partials it says."""
+    out: list[dict[str, Any]] = []
+    for bar in (None, *REVERSE_GRID):
+        pred = [
+            verdict_at(x, threshold)[0] if bar is None else reverse_verdict(x, threshold, bar)
+            for x in logits
+        ]
+        s = score(list(gold), pred)
+        out.append(
+            {
+                "compliant_tail": bar,
+                "binary_f1": s.binary.f1,
+                "macro_f1": s.macro_f1,
+                "class_f1": {c.label: c.f1 for c in s.per_class},
+                "partial_predicted": pred.count("partial_refusal"),
+            }
+        )
+    return out
 
 
 def sweep(
@@ -142,6 +192,14 @@ def _logits(model_dir: Path, data_dir: Path) -> dict[str, Any]:
     return splits
 
 
+def _model_threshold(model_dir: Path | None) -> float:
+    from guardrail._resources import bundled_model_dir
+    from guardrail.model.config import ModelConfig
+
+    directory = model_dir or bundled_model_dir()
+    return ModelConfig.from_file(directory / "config.json").tail_refusal_threshold
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the bundled model")
@@ -162,6 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "figures": sweep(s["gold"], s["rows"], GRID),
             "probe": probe_rates(s["declined"], s["closed"], GRID),
         }
+    threshold = _model_threshold(args.model_dir)
+    for name in ("train+val", "dev"):
+        report[name]["reverse"] = reverse_sweep(
+            splits[name]["gold"], splits[name]["rows"], threshold
+        )
     chosen = choose(
         report["train+val"]["figures"], report["train+val"]["probe"], args.max_probe_loss
     )
@@ -175,6 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"closes kept {p['close_kept_rate']:.3f}"
             )
     print(f"chosen on train+val: {chosen}")
+    for name in ("train+val", "dev"):
+        for r in report[name]["reverse"]:
+            print(
+                f"{name:9} reverse rule, compliant tail >= {r['compliant_tail']}: macro-F1 "
+                f"{r['macro_f1']:.4f}  partial F1 {r['class_f1']['partial_refusal']:.3f}  full "
+                f"F1 {r['class_f1']['full_refusal']:.3f}  partials said {r['partial_predicted']}"
+            )
     print(f"-> {write_result(args.name, report)}")
     return 0
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.tail_threshold import WindowLogits, choose, probe_rates, sweep, verdict_at
+from benchmarks.tail_threshold import (
+    REVERSE_GRID,
+    WindowLogits,
+    choose,
+    probe_rates,
+    reverse_sweep,
+    reverse_verdict,
+    sweep,
+    verdict_at,
+)
 
 CATEGORIES = 16
 
@@ -32,6 +41,28 @@ def test_tail_rule_fires_only_behind_a_compliant_head_at_or_above_the_threshold(
     assert verdict_at(TAIL_09, 0.95) == ("compliance", False)
     assert verdict_at(REFUSING_HEAD, 0.5) == ("full_refusal", False)
     assert verdict_at(SHORT_ANSWER, 0.5) == ("compliance", False)
+
+
+def test_reverse_rule_turns_only_a_full_refusal_with_a_compliant_tail_into_a_partial() -> None:
+    """A refusing head with a 0.99-compliant tail is partial at bar 0.9, full at 0.999."""
+    assert reverse_verdict(REFUSING_HEAD, 0.8, 0.9) == "partial_refusal"
+    assert reverse_verdict(REFUSING_HEAD, 0.8, 0.999) == "full_refusal"
+    assert reverse_verdict(TAIL_09, 0.8, 0.5) == "partial_refusal"  # the tail rule's own
+    assert reverse_verdict(SHORT_ANSWER, 0.8, 0.5) == "compliance"
+    partial_head = _text((0.05, 0.9), (0.99, 0.005))
+    assert reverse_verdict(partial_head, 0.8, 0.5) == "partial_refusal"
+
+
+def test_reverse_sweep_starts_with_the_runtime_rule_and_counts_partials() -> None:
+    """The first row is the runtime's decoding; each bar's row counts the partials it says."""
+    gold = ["full_refusal", "partial_refusal"]
+    rows = reverse_sweep(gold, [REFUSING_HEAD, REFUSING_HEAD], 0.8)
+    assert [r["compliant_tail"] for r in rows] == [None, *REVERSE_GRID]
+    assert rows[0]["partial_predicted"] == 0
+    assert rows[0]["class_f1"]["full_refusal"] == 2 / 3
+    assert rows[1]["partial_predicted"] == 2  # bar 0.5
+    assert rows[-1]["partial_predicted"] == 0  # bar 0.999 > the tail's 0.99
+    assert rows[1]["binary_f1"] == rows[0]["binary_f1"] == 1.0
 
 
 def test_sweep_counts_tail_rule_verdicts_and_the_refusals_among_them() -> None:
