@@ -99,7 +99,8 @@ class ProcessClassifier:
         self.config = config
         self.processes = processes
         self.threads = threads
-        self._tail_threshold = tail_threshold
+        # The checked float, so every worker gets exactly the value the parent reports.
+        self._tail_threshold = None if tail_threshold is None else config.tail_refusal_threshold
         self._start_timeout = start_timeout
         self._call_timeout = call_timeout
         self._cond = threading.Condition()
