@@ -1,4 +1,4 @@
-"""``--tail-threshold``: the one model option every command that loads the classifier shares.
+"""The model options the commands share: ``--model-dir``, ``--threads``, ``--tail-threshold``.
 
 The tail rule (a compliant head with a refusing tail gives ``partial_refusal``) fires when
 the tail window's refusal score reaches the model's ``tail_refusal_threshold`` (0.8 for the
@@ -10,26 +10,31 @@ same option measures that trade on an operator's own labelled answers first.
 from __future__ import annotations
 
 import argparse
-import math
 
-__all__ = ["add_tail_threshold_argument", "unit_interval"]
+from guardrail.cli._arg_types import int_at_least, number_between
+
+__all__ = ["add_model_arguments", "add_tail_threshold_argument"]
 
 
-def unit_interval(text: str) -> float:
-    """A number in [0, 1]; argparse turns the ArgumentTypeError into a usage error."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
-    return value
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """All three, for ``classify`` and ``eval`` (one caller, so 1 thread by default)."""
+    parser.add_argument(
+        "--model-dir", metavar="DIR", help="model directory (default: the bundled model)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        default=None,
+        help="onnxruntime threads per inference (default: 1)",
+    )
+    add_tail_threshold_argument(parser)
 
 
 def add_tail_threshold_argument(parser: argparse.ArgumentParser) -> None:
+    """``--tail-threshold P`` (None: the model's own), for every command that loads a model."""
     parser.add_argument(
         "--tail-threshold",
-        type=unit_interval,
+        type=number_between(0, 1),
         default=None,
         metavar="P",
         help=(

@@ -4,29 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from guardrail.cli._arg_types import port_number
 from guardrail.cli._model_args import add_tail_threshold_argument
 
-__all__ = ["add_server_arguments", "port_number", "positive_float"]
-
-
-def port_number(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
-    return port
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+__all__ = ["add_server_arguments"]
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, log_format: str) -> None:

@@ -8,22 +8,13 @@ import os
 import sys
 from pathlib import Path
 
+from guardrail.cli._arg_types import int_at_least
 from guardrail.cli._model_args import add_tail_threshold_argument
 from guardrail.errors import ConfigError
 
 __all__ = ["register", "run"]
 
 _FORMATS = ("table", "json", "html")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,22 +48,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--output", "-o", help="write the report here instead of stdout")
     parser.add_argument(
         "--examples",
-        type=_positive,
+        type=int_at_least(0),
         default=3,
         metavar="N",
         help="examples kept per verdict/category cell (default: 3)",
     )
-    parser.add_argument("--limit", type=_positive, metavar="N", help="read at most N rows")
+    parser.add_argument("--limit", type=int_at_least(1), metavar="N", help="read at most N rows")
     parser.add_argument(
         "--batch-size",
-        type=_positive,
+        type=int_at_least(1),
         default=64,
         metavar="N",
         help="responses per classifier batch (default: 64)",
     )
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=int_at_least(1),
         metavar="N",
         help="inference threads (default: CPU count, at most 4)",
     )
@@ -99,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
     from guardrail.audit.readers import detect_format
     from guardrail.model import RefusalClassifier
 
-    if args.limit == 0:
-        raise ConfigError("--limit must be >= 1")
     detect_format(args.file)  # a bad file name fails before the model loads
     if args.file != "-" and not Path(args.file).is_file():
         raise ConfigError(f"{args.file}: no such file")

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from guardrail.cli._model_args import add_tail_threshold_argument
+from guardrail.cli._model_args import add_model_arguments
 from guardrail.errors import ConfigError
 from guardrail.evaluation.readers import iter_records, text_field
 
@@ -46,27 +46,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", metavar="FILE", default="-", help="JSONL output; - = stdout")
     add_model_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model-dir``, ``--threads`` and ``--tail-threshold``, shared with ``guardrail eval``."""
-    parser.add_argument(
-        "--model-dir", metavar="DIR", help="model directory (default: the bundled model)"
-    )
-    parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="onnxruntime threads per inference (1)"
-    )
-    add_tail_threshold_argument(parser)
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return number
 
 
 def load_classifier(args: argparse.Namespace) -> Any:

@@ -5,20 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from guardrail.cli._arg_types import number_between
 from guardrail.cli._server_args import add_server_arguments
 from guardrail.errors import ConfigError
 
 __all__ = ["register", "run"]
-
-
-def _delay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 60 seconds, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--policy", help="policy file (default: the bundled clinical.yaml)")
     parser.add_argument(
         "--delay",
-        type=_delay,
+        type=number_between(0, 60, unit=" of seconds"),
         default=0.0,
         metavar="SECONDS",
         help="make the scripted model wait this long before each answer (default: 0)",

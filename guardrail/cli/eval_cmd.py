@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from guardrail.cli.classify_cmd import add_model_arguments, load_classifier
+from guardrail.cli._model_args import add_model_arguments
+from guardrail.cli.classify_cmd import load_classifier
 from guardrail.errors import ConfigError
 from guardrail.evaluation import (
     evaluate,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from guardrail.cli._server_args import add_server_arguments, positive_float
+from guardrail.cli._arg_types import positive_number
+from guardrail.cli._server_args import add_server_arguments
 
 __all__ = ["register", "run"]
 
@@ -29,14 +30,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_server_arguments(parser, port=8080, log_format="json")
     parser.add_argument(
         "--connect-timeout",
-        type=positive_float,
+        type=positive_number(" of seconds"),
         default=5.0,
         metavar="SECONDS",
         help="upstream connect timeout (default: 5)",
     )
     parser.add_argument(
         "--read-timeout",
-        type=positive_float,
+        type=positive_number(" of seconds"),
         default=300.0,
         metavar="SECONDS",
         help="longest wait for each upstream response chunk (default: 300)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from guardrail.cli._arg_types import number_between
 from guardrail.training.dataset import HUMAN_SOURCES
 from guardrail.training.paths import REPO_ROOT
 
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--human-repeat", type=int, default=2)
     p.add_argument(
         "--human-fraction",
-        type=_fraction,
+        type=number_between(0, 1),
         default=1.0,
         help="train: keep this share (0-1) of the human training prompts, for a learning curve",
     )
@@ -152,14 +153,3 @@ def build_parser() -> argparse.ArgumentParser:
         help="soup: the checkpoints whose weights are averaged into <run-dir>/best.pt",
     )
     return p
-
-
-def _fraction(value: str) -> float:
-    """argparse type: a share between 0 and 1."""
-    try:
-        share = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 <= share <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {value}")
-    return share
