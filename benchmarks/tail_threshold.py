@@ -34,6 +34,7 @@ import numpy as np
 
 from benchmarks._common import DATA_DIR, write_result
 from guardrail.evaluation.metrics import score
+from guardrail.model._decode import softmax
 from guardrail.taxonomy import is_refusal
 from guardrail.training.windowing import WindowSpec, decode
 
@@ -86,8 +87,8 @@ def reverse_verdict(logits: WindowLogits, threshold: float, compliant_tail: floa
     verdict, _ = verdict_at(logits, threshold)
     if verdict != "full_refusal" or not logits.has_tail:
         return verdict
-    tail = np.exp(logits.verdict[1] - logits.verdict[1].max())
-    return "partial_refusal" if tail[0] / tail.sum() >= compliant_tail else verdict
+    compliance = softmax(np.asarray(logits.verdict[1], dtype=np.float64))[0]
+    return "partial_refusal" if compliance >= compliant_tail else verdict
 
 
 def reverse_sweep(
@@ -192,14 +193,6 @@ def _logits(model_dir: Path, data_dir: Path) -> dict[str, Any]:
     return splits
 
 
-def _model_threshold(model_dir: Path | None) -> float:
-    from guardrail._resources import bundled_model_dir
-    from guardrail.model.config import ModelConfig
-
-    directory = model_dir or bundled_model_dir()
-    return ModelConfig.from_file(directory / "config.json").tail_refusal_threshold
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the bundled model")
@@ -207,8 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default="tail_threshold", help="results/<name>.json")
     args = parser.parse_args(argv)
     from guardrail._resources import bundled_model_dir
+    from guardrail.model.config import ModelConfig
 
-    splits = _logits(args.model_dir or bundled_model_dir(), DATA_DIR)
+    model_dir = args.model_dir or bundled_model_dir()
+    splits = _logits(model_dir, DATA_DIR)
     splits["train+val"] = {
         key: [x for name in SELECTION_SPLITS for x in splits[name][key]]
         for key in ("gold", "rows", "declined", "closed")
@@ -220,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "figures": sweep(s["gold"], s["rows"], GRID),
             "probe": probe_rates(s["declined"], s["closed"], GRID),
         }
-    threshold = _model_threshold(args.model_dir)
+    threshold = ModelConfig.from_file(model_dir / "config.json").tail_refusal_threshold
     for name in ("train+val", "dev"):
         report[name]["reverse"] = reverse_sweep(
             splits[name]["gold"], splits[name]["rows"], threshold

@@ -37,7 +37,7 @@ class WorkerChannel:
         model_dir: Path,
         threads: int,
         start_timeout: float,
-        tail_threshold: float | None = None,
+        tail_threshold: float,
     ) -> None:
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
@@ -56,8 +56,7 @@ class WorkerChannel:
                     str(model_dir),
                     str(threads),
                     "0",  # the parent verified the files a moment ago
-                    # repr() round-trips a float exactly; "-" keeps the model's own value.
-                    "-" if tail_threshold is None else repr(float(tail_threshold)),
+                    repr(tail_threshold),  # round-trips the float exactly
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,

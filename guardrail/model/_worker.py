@@ -3,7 +3,7 @@
     python -m guardrail.model._worker FD MODEL_DIR THREADS VERIFY TAIL_THRESHOLD
 
 ``FD`` is this process's end of a socket pair made by the parent; ``TAIL_THRESHOLD`` is
-``-`` for the model's own tail threshold or a number that overrides it. Every message is one
+the parent's effective tail threshold (the model's own unless overridden). Every message is one
 ``multiprocessing.connection`` frame holding a ``marshal``-encoded value: the worker first
 sends ``("ready", pid)`` (or ``("error", type name, message)`` when the model does not
 load), then answers each ``("texts", [text, ...])`` with ``("ok", rows)``, a row per text,
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args[1],
             threads=int(args[2]),
             verify_checksums=args[3] == "1",
-            tail_threshold=None if args[4] == "-" else float(args[4]),
+            tail_threshold=float(args[4]),
         )
     except Exception as exc:
         conn.send_bytes(marshal.dumps(_error(exc)))

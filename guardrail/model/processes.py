@@ -99,8 +99,6 @@ class ProcessClassifier:
         self.config = config
         self.processes = processes
         self.threads = threads
-        # The checked float, so every worker gets exactly the value the parent reports.
-        self._tail_threshold = None if tail_threshold is None else config.tail_refusal_threshold
         self._start_timeout = start_timeout
         self._call_timeout = call_timeout
         self._cond = threading.Condition()
@@ -110,8 +108,9 @@ class ProcessClassifier:
 
     def _channel(self) -> WorkerChannel:
         """Start one worker (its model loads in the background; see ``wait_ready``)."""
+        # Always the parent's effective threshold, so a worker reports what the parent does.
         return WorkerChannel(
-            self.model_dir, self.threads, self._start_timeout, self._tail_threshold
+            self.model_dir, self.threads, self._start_timeout, self.config.tail_refusal_threshold
         )
 
     def _start_all(self) -> None:
