@@ -5,11 +5,15 @@ classifies it (window by window; ``OnnxRunner``). Reported per mode: verdicts an
 that differ from the fp32 graph's, the mean and largest change of the refusal score, the file
 size, and the median time of one classification on one thread (the first 300 texts, twice).
 
-Modes: ``dynamic`` is what ``export`` ships (``quantize_dynamic``, per-channel int8 weights,
-activations quantized per run); ``weights8_b<B>_a<L>`` keeps activations in float and stores
-the MatMul weights as 8-bit blocks of B (onnxruntime's MatMulNBits; accuracy level 4 computes
-in int8 with per-block activation scales, none in fp32). The texts are the validation split
-and 1,000 human training answers: never dev, which picks nothing here either.
+Modes: ``dynamic`` is ``quantize_dynamic`` as it writes the graph (per-channel int8 weights,
+activations quantized per run with one scale per tensor); ``dynamic_per_token`` is what
+``export`` ships since model 0.5.1: the same with one activation scale per token
+(``guardrail/training/token_scales.py``); ``dynamic_layer0_fp32`` is ``dynamic`` with the
+first transformer layer's products left in fp32; ``weights8_b<B>_a<L>`` keeps activations
+in float and stores the MatMul weights as 8-bit blocks of B (onnxruntime's MatMulNBits;
+accuracy level 4 computes in int8 with per-block activation scales, none in fp32). The texts
+are the validation split and 1,000 human training answers: never dev, which picks nothing
+here either.
 
     python -m benchmarks.int8_modes --fp32 training_runs/R/refusal-classifier.fp32.onnx
 
@@ -36,10 +40,30 @@ __all__ = ["main"]
 _LATENCY_TEXTS = 300
 
 
-def _dynamic(src: Path, dst: Path) -> None:
+def _dynamic(src: Path, dst: Path, keep_float: Sequence[str] = ()) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(keep_float),
+    )
+
+
+def _dynamic_layer0_fp32(src: Path, dst: Path) -> None:
+    import onnx
+
+    names = [n.name for n in onnx.load(str(src)).graph.node]
+    _dynamic(src, dst, [n for n in names if "/encoder/encoder/layer.0/" in n])
+
+
+def _dynamic_per_token(src: Path, dst: Path) -> None:
+    from guardrail.training.token_scales import token_scales_file
+
+    _dynamic(src, dst)
+    token_scales_file(dst)
 
 
 def _weights8(block: int, level: int | None) -> Callable[[Path, Path], None]:
@@ -58,6 +82,8 @@ def _weights8(block: int, level: int | None) -> Callable[[Path, Path], None]:
 
 MODES: dict[str, Callable[[Path, Path], None]] = {
     "dynamic": _dynamic,
+    "dynamic_per_token": _dynamic_per_token,
+    "dynamic_layer0_fp32": _dynamic_layer0_fp32,
     "weights8_b32_a4": _weights8(32, 4),
     "weights8_b128_a4": _weights8(128, 4),
     "weights8_b32_fp32": _weights8(32, None),

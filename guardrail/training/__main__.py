@@ -188,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             smooth_windows=smoothing_windows(data.train, spec)
             if args.smooth_alpha is not None
             else None,
+            token_scales=args.activation_scales == "token",
         )
-    if args.stage in ("early-exit", "all"):
+    if args.stage == "requantize":
+        _requantize(out)
+    if args.stage in ("early-exit", "all", "requantize"):
         import onnx
 
         from guardrail.model._files import MODEL_FILE
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(exc, file=sys.stderr)
                 continue
             print(json.dumps({k: report[k] for k in ("val", "dev", "dev_runtime")}, indent=1))
-        if args.stage == "early-exit":
+        if args.stage in ("early-exit", "requantize"):
             if (out / "MODEL_CARD.md").is_file():
                 refresh_exit_section(out, exit_reports(run_dir))
             else:
@@ -301,6 +304,46 @@ def _tidy(out: Path) -> int:
     refresh_file_line(out)
     print(f"tidied {out / MODEL_FILE}: outputs identical; MODEL_CARD.md and SHA256SUMS updated")
     return 0
+
+
+def _requantize(out: Path) -> None:
+    """Give a shipped artifact's int8 graph per-token activation scales: strip its early
+    exits, rewrite the graph (``token_scales.py``) and its config.json; the early-exit stage
+    that follows fits the exits again, to the rewritten graph."""
+    import onnx
+
+    from guardrail.model._files import MODEL_FILE
+    from guardrail.training.card_files import write_sha256sums
+    from guardrail.training.exit_graph import ExitGraphError, has_exit
+    from guardrail.training.exit_strip import strip_exits
+    from guardrail.training.export import MODEL_VERSION
+    from guardrail.training.token_scales import (
+        QUANTIZATION_NOTE,
+        TokenScalesError,
+        per_token_scales,
+    )
+
+    path, config = out / MODEL_FILE, out / "config.json"
+    if not path.is_file() or not config.is_file():
+        raise SystemExit(f"{out}: no {MODEL_FILE} and config.json to requantize")
+    try:
+        model = onnx.load(str(path))
+        if has_exit(model):
+            model = strip_exits(model)
+        count = per_token_scales(model)
+    except (ExitGraphError, TokenScalesError) as exc:
+        raise SystemExit(f"{path}: {exc}") from exc
+    tmp = path.with_name(path.name + ".requantized")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+    cfg = json.loads(config.read_text(encoding="utf-8"))
+    for key in ("early_exit", "early_exit_embeddings"):
+        cfg.pop(key, None)
+    cfg["model_version"] = MODEL_VERSION
+    cfg["quantization"] = f"{cfg['quantization']}, {QUANTIZATION_NOTE}"
+    config.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    write_sha256sums(out)
+    print(f"requantized {path}: {count} products with per-token activation scales, no exits")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
             "early-exit",
             "evaluate",
             "tidy",
+            "requantize",
             "soup",
             "all",
         ],
@@ -111,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="export: move activation range into the weights before quantizing (0-1; default off)",
+    )
+    p.add_argument(
+        "--activation-scales",
+        choices=["token", "tensor"],
+        default="token",
+        help="export: int8 activation scales, one per token (default; token_scales.py) or one "
+        "per tensor (onnxruntime's quantize_dynamic as it writes the graph)",
     )
     p.add_argument(
         "--teacher",

@@ -19,12 +19,13 @@ from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
 from guardrail.training.graph_tidy import tidy_file
 from guardrail.training.model import RefusalNet, checkpoint_pooling, encoder_path
 from guardrail.training.paths import FP32_NAME
+from guardrail.training.token_scales import QUANTIZATION_NOTE, token_scales_file
 from guardrail.training.windowing import WindowSpec, load_tokenizer
 
 __all__ = ["FP32_NAME", "INT8_NAME", "MODEL_VERSION", "export_artifact", "load_checkpoint"]
 
 INT8_NAME = MODEL_FILE  # the name the runtime loads
-MODEL_VERSION = "0.5.0"
+MODEL_VERSION = "0.5.1"
 OUTPUTS = ["verdict_logits", "kind_logits", "category_logits"]
 
 
@@ -119,13 +120,15 @@ def export_artifact(
     *,
     smooth_alpha: float | None = None,
     smooth_windows: list[list[int]] | None = None,
+    token_scales: bool = True,
 ) -> None:
     """Export ``ckpt`` to ``out`` (int8 model, tokenizer.json, config.json).
 
     With ``val`` (validation examples) the verdict biases are calibrated first
     (``calibrate.py``) and the offsets recorded in config.json. With ``smooth_alpha`` the
     fp32 graph is smoothed (``smooth.py``, calibrated on ``smooth_windows``) before it is
-    quantized; the unsmoothed fp32 graph stays the fp32 reference.
+    quantized; the unsmoothed fp32 graph stays the fp32 reference. With ``token_scales``
+    the int8 graph's activations get one scale per token (``token_scales.py``).
     """
     out.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,6 +159,8 @@ def export_artifact(
         str(source), str(out / INT8_NAME), per_channel=True, weight_type=QuantType.QInt8
     )
     tidy_file(out / INT8_NAME)  # constants for the export's shape arithmetic; same outputs
+    if token_scales:
+        token_scales_file(out / INT8_NAME)
     tok = load_tokenizer(str(encoder_path() / "tokenizer.json"))
     tok.save(str(out / "tokenizer.json"))
     cfg = config_dict(model, spec)
@@ -167,5 +172,7 @@ def export_artifact(
             f"{cfg['quantization']}, smoothed first (alpha {smooth_alpha}, "
             f"{len(smooth_windows or ())} training windows; guardrail/training/smooth.py)"
         )
+    if token_scales:
+        cfg["quantization"] = f"{cfg['quantization']}, {QUANTIZATION_NOTE}"
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     print(f"exported {out / INT8_NAME} ({(out / INT8_NAME).stat().st_size / 1e6:.1f} MB)")
