@@ -7,6 +7,7 @@ export_artifact does), tidied first as export does.
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ onnx = pytest.importorskip("onnx")
 from guardrail.model._session import make_session  # noqa: E402
 from guardrail.training.graph_tidy import random_padded_feeds, tidy_model  # noqa: E402
 from guardrail.training.token_scales import (  # noqa: E402
+    QUANTIZATION_NOTE,
     TOKEN_SCALES_METADATA,
     TokenScalesError,
     has_token_scales,
@@ -151,3 +153,21 @@ def test_a_rewritten_graph_or_one_with_exits_is_refused(graphs: tuple[Path, Path
     )
     with pytest.raises(TokenScalesError, match="no dynamically quantized MatMul"):
         per_token_scales(plain)
+
+
+def test_the_shipped_model_quantizes_activations_per_token() -> None:
+    """The shipped graph, exits included, has no per-tensor quantization left, and says so."""
+    from guardrail._resources import bundled_model_dir
+    from guardrail.model._files import CONFIG_FILE, MODEL_FILE
+
+    model = onnx.load(str(bundled_model_dir() / MODEL_FILE))
+    assert has_token_scales(model)
+    ops: collections.Counter[str] = collections.Counter()
+    stack = [model.graph]
+    while stack:
+        graph = stack.pop()
+        ops.update(n.op_type for n in graph.node)
+        stack += [a.g for n in graph.node for a in n.attribute if a.type == a.GRAPH]
+    assert ops["DynamicQuantizeLinear"] == 0 and ops["MatMulInteger"] > 0
+    config = json.loads((bundled_model_dir() / CONFIG_FILE).read_text())
+    assert QUANTIZATION_NOTE in config["quantization"]

@@ -40,13 +40,15 @@ from guardrail.model.windowing import TextWindows, Windower, coerce_text
 
 __all__ = ["DEFAULT_BATCH_WINDOWS", "RefusalClassifier"]
 
-#: Windows per session run in ``classify_batch``. The int8 model quantizes activations
-#: dynamically, one scale per input tensor, padding included, so in a padded batch a text's
-#: scores depend on its neighbours: on 300 dev responses, batches of 8 windows moved
-#: refusal_score by up to 0.27 and flipped 2 verdicts (the fp32 graph: 0.000000, so padding
-#: itself is handled right), and ran hardly faster (2.54 vs 2.61 ms per text, 1 thread, idle
-#: machine). So by default each window runs alone and ``classify_batch`` returns exactly
-#: what ``classify`` returns. Batched windows are sorted by length so padding stays small.
+#: Windows per session run in ``classify_batch``. Up to model 0.5.0 the int8 graph quantized
+#: activations with one scale per input tensor, padding included, so in a padded batch a
+#: text's scores depended on its neighbours (300 dev responses, batches of 8 windows: refusal
+#: scores moved by up to 0.27, 2 verdicts flipped; the fp32 graph: 0.000000). Since 0.5.1 the
+#: scales are per token, but a batch still takes an early exit only when every window in it
+#: is sure, so scores still move (up to 0.18 on the same texts, no verdict flipped), and
+#: batching ran no faster (1 thread). So by default each window runs alone and
+#: ``classify_batch`` returns exactly what ``classify`` returns. Batched windows are sorted by
+#: length so padding stays small.
 DEFAULT_BATCH_WINDOWS = 1
 
 Int64s = npt.NDArray[np.int64]

@@ -1,5 +1,5 @@
 """``python -m guardrail.training STAGE`` (stats, dev-jsonl, train, score, export, early-exit,
-evaluate, tidy, soup, all).
+evaluate, tidy, requantize, soup, all).
 
 ``all`` = train, export (ONNX fp32 + int8, config.json, tokenizer.json), early-exit (fit the
 exit heads, after the first layer and on the embeddings, and build them into the int8 graph,
@@ -7,8 +7,11 @@ exit heads, after the first layer and on the embeddings, and build them into the
 evaluate on the dev split (fp32 vs int8, baselines) and write MODEL_CARD.md and SHA256SUMS
 into ``--out``. ``tidy`` rewrites an artifact exported before the graph tidy
 (``graph_tidy.py``) in place; ``early-exit`` alone adds the exits an existing artifact lacks and
-rewrites the card's early-exit section. ``soup --soup-of A B ...`` writes the mean of those
-checkpoints' weights to ``<run-dir>/best.pt`` (``soup.py``), which the later stages then read.
+rewrites the card's early-exit section; ``requantize`` gives an existing artifact per-token
+activation scales (``exit_strip.py`` takes its exits out, ``token_scales.py`` rewrites the
+graph) and then fits its exits again, as ``early-exit`` does. ``soup --soup-of A B ...``
+writes the mean of those checkpoints' weights to ``<run-dir>/best.pt`` (``soup.py``), which
+the later stages then read.
 ``score`` prints a checkpoint's fp32 verdict figures on val and dev (torch, windows decoded as
 at run time, no early exits), to compare training runs without exporting them.
 ``train``/``all --train-fold-teachers`` first trains the two fold teachers the student is

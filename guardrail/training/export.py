@@ -145,8 +145,10 @@ def export_artifact(
         print(f"calibration: {calibration}")
     fp32 = run_dir / FP32_NAME
     _export_fp32(model, fp32)
-    # per-channel: per-tensor int8 moved logits by up to 0.15. reduce_range and keeping the
-    # heads, the last layer or the embeddings in fp32 were tried: no fewer fp32/int8 flips.
+    # per-channel: per-tensor int8 weights moved logits by up to 0.15. reduce_range and
+    # keeping the heads, the last layer or the embeddings in fp32 were tried: no fewer
+    # fp32/int8 flips. What did help is the activations' scale (token_scales.py, below):
+    # one per token instead of one per tensor.
     source = fp32
     if smooth_alpha is not None:
         from guardrail.training.smooth import smooth_file
