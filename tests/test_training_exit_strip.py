@@ -124,3 +124,20 @@ def test_requantize_names_a_folder_without_a_model(tmp_path: Path) -> None:
     """A folder that holds no artifact stops with its path, before touching anything."""
     with pytest.raises(SystemExit, match=r"no refusal-classifier\.int8\.onnx and config\.json"):
         _requantize(tmp_path)
+
+
+def test_activation_scales_default_to_per_token_and_refuse_other_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--activation-scales` is token unless told tensor; anything else is a usage error."""
+    from guardrail.training.cli_args import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["export"]).activation_scales == "token"
+    assert parser.parse_args(["export", "--activation-scales", "tensor"]).activation_scales == (
+        "tensor"
+    )
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["export", "--activation-scales", "channel"])
+    assert stop.value.code == 2
+    assert "invalid choice: 'channel'" in capsys.readouterr().err

@@ -319,7 +319,7 @@ def _requantize(out: Path) -> None:
     from guardrail.training.card_files import write_sha256sums
     from guardrail.training.exit_graph import ExitGraphError, has_exit
     from guardrail.training.exit_strip import strip_exits
-    from guardrail.training.export import MODEL_VERSION
+    from guardrail.training.paths import MODEL_VERSION
     from guardrail.training.token_scales import (
         QUANTIZATION_NOTE,
         TokenScalesError,

@@ -279,7 +279,7 @@ def _text_figures(gold: list[str], base: list, exited: list, runs: int, exits: i
 
 
 def _write_config(out: Path, rule: ExitRule, layer: int, head: ExitHead) -> None:
-    from guardrail.training.export import MODEL_VERSION
+    from guardrail.training.paths import MODEL_VERSION
 
     path = out / "config.json"
     cfg = json.loads(path.read_text())

@@ -18,14 +18,13 @@ from guardrail.model._files import MODEL_FILE
 from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
 from guardrail.training.graph_tidy import tidy_file
 from guardrail.training.model import RefusalNet, checkpoint_pooling, encoder_path
-from guardrail.training.paths import FP32_NAME
+from guardrail.training.paths import FP32_NAME, MODEL_VERSION
 from guardrail.training.token_scales import QUANTIZATION_NOTE, token_scales_file
 from guardrail.training.windowing import WindowSpec, load_tokenizer
 
 __all__ = ["FP32_NAME", "INT8_NAME", "MODEL_VERSION", "export_artifact", "load_checkpoint"]
 
 INT8_NAME = MODEL_FILE  # the name the runtime loads
-MODEL_VERSION = "0.5.1"
 OUTPUTS = ["verdict_logits", "kind_logits", "category_logits"]
 
 
