@@ -102,28 +102,48 @@ def test_per_token_outputs_stay_near_the_per_tensor_ones(graphs: tuple[Path, Pat
             assert float(np.abs(x - y).max()) < 0.25 * max(1.0, float(np.abs(x).max()))
 
 
-def test_one_product_is_exact_per_row_and_a_row_of_zeros_stays_zero(tmp_path: Path) -> None:
-    """On a lone MatMul each row is quantized on its own scale; zeros give zeros, not NaN."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    h = onnx.helper
-    weight = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+def _one_quantized_product(weight: np.ndarray) -> onnx.ModelProto:
+    """``y = x @ weight`` laid out as ``quantize_dynamic`` writes it: per-channel int8 weights,
+    the input quantized per tensor (built by hand, so no quantizer version is involved)."""
+    h, nh = onnx.helper, onnx.numpy_helper
+    scale = (np.abs(weight).max(axis=0) / 127.0).astype(np.float32)
+    w_q = np.clip(np.round(weight / scale), -127, 127).astype(np.int8)
+    nodes = [
+        h.make_node("DynamicQuantizeLinear", ["x"], ["x_q", "x_scale", "x_zero"]),
+        h.make_node("Mul", ["x_scale", "w_scale"], ["scales"]),
+        h.make_node("MatMulInteger", ["x_q", "w_q", "x_zero", "w_zero"], ["acc"]),
+        h.make_node("Cast", ["acc"], ["acc_f"], to=onnx.TensorProto.FLOAT),
+        h.make_node("Mul", ["acc_f", "scales"], ["y"]),
+    ]
     graph = h.make_graph(
-        [h.make_node("MatMul", ["x", "w"], ["y"])],
+        nodes,
         "one",
         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 8])],
         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 5])],
-        [onnx.numpy_helper.from_array(weight, "w")],
+        [
+            nh.from_array(w_q, "w_q"),
+            nh.from_array(scale, "w_scale"),
+            nh.from_array(np.zeros(5, np.int8), "w_zero"),
+        ],
     )
-    fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
-    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), str(fp32))
-    quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8  # opset 17's; onnxruntime 1.17 (the lowest supported) reads up to 9
+    return model
+
+
+def test_one_product_is_exact_per_row_and_a_row_of_zeros_stays_zero(tmp_path: Path) -> None:
+    """On a lone MatMul each row is quantized on its own scale; zeros give zeros, not NaN."""
+    import onnxruntime as ort
+
+    weight = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    int8 = tmp_path / "int8.onnx"
+    onnx.save(_one_quantized_product(weight), str(int8))
     assert token_scales_file(int8) == 1
     x = np.zeros((3, 8), np.float32)
     x[1] = np.linspace(-1.0, 1.0, 8)
     x[2] = 1000.0 * np.linspace(1.0, -1.0, 8)  # a huge row beside a small one
-    (y,) = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"x": x})
     assert np.all(y[0] == 0.0)
     expected = x @ weight
     for row in (1, 2):  # each within int8 rounding of its own size, the small one too
