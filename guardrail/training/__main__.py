@@ -317,7 +317,7 @@ def _requantize(out: Path) -> None:
 
     from guardrail.model._files import MODEL_FILE
     from guardrail.training.card_files import write_sha256sums
-    from guardrail.training.exit_graph import ExitGraphError, has_exit
+    from guardrail.training.exit_graph import EXIT_ORDER, ExitGraphError, config_key, has_exit
     from guardrail.training.exit_strip import strip_exits
     from guardrail.training.paths import MODEL_VERSION
     from guardrail.training.token_scales import (
@@ -340,8 +340,8 @@ def _requantize(out: Path) -> None:
     onnx.save(model, str(tmp))
     tmp.replace(path)
     cfg = json.loads(config.read_text(encoding="utf-8"))
-    for key in ("early_exit", "early_exit_embeddings"):
-        cfg.pop(key, None)
+    for layer in EXIT_ORDER:
+        cfg.pop(config_key(layer), None)
     cfg["model_version"] = MODEL_VERSION
     cfg["quantization"] = f"{cfg['quantization']}, {QUANTIZATION_NOTE}"
     config.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")

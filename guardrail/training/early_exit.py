@@ -43,6 +43,7 @@ from guardrail.training.card_files import write_sha256sums
 from guardrail.training.exit_check import exit_file
 from guardrail.training.exit_graph import (
     EMBEDDINGS,
+    config_key,
     feature_model,
     features_name,
     has_exit,
@@ -285,7 +286,7 @@ def _write_config(out: Path, rule: ExitRule, layer: int, head: ExitHead) -> None
     cfg = json.loads(path.read_text())
     cfg["model_version"] = MODEL_VERSION
     read = "embedding output" if layer == EMBEDDINGS else "layer output"
-    cfg["early_exit" if layer == 0 else "early_exit_embeddings"] = entry = {
+    cfg[config_key(layer)] = entry = {
         "after_layer": layer + 1,
         "head": f"mean-pooled {read} -> {WIDTH} (GELU) -> 21 logits",
         **rule.as_config(),

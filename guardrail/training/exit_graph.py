@@ -47,6 +47,8 @@ __all__ = [
     "OUTPUTS",
     "ExitGraphError",
     "add_exit",
+    "ancestors",
+    "config_key",
     "exit_layers",
     "feature_model",
     "features_name",
@@ -79,6 +81,11 @@ def _metadata_key(layer: int) -> str:
     if layer == 0:
         return EXIT_METADATA
     return f"{EXIT_METADATA}.{'embeddings' if layer == EMBEDDINGS else f'layer{layer}'}"
+
+
+def config_key(layer: int) -> str:
+    """The artifact's config.json entry (early_exit.py) describing the exit at ``layer``."""
+    return "early_exit" if layer == 0 else "early_exit_embeddings"
 
 
 def report_name(layer: int) -> str:
@@ -174,7 +181,7 @@ def feature_model(model: onnx.ModelProto, layer: int = 0) -> onnx.ModelProto:
     return out
 
 
-def _ancestors(nodes: list[onnx.NodeProto], targets: list[str]) -> set[str]:
+def ancestors(nodes: list[onnx.NodeProto], targets: list[str]) -> set[str]:
     """First output names of the nodes ``targets`` depend on."""
     producer = {o: nd for nd in nodes for o in nd.output}
     seen: set[str] = set()
@@ -207,7 +214,7 @@ def add_exit(
     features = features_name(layer)
     p = _prefix(layer)
     # the mask and count of the pooling move out of the skipped part: both parts use them
-    early = _ancestors(nodes, [hidden, *needs])
+    early = ancestors(nodes, [hidden, *needs])
     outer = [nd for nd in nodes if nd.output[0] in early or nd.op_type == "Constant"]
     rest = [nd for nd in nodes if not (nd.output[0] in early or nd.op_type == "Constant")]
     inits: list[onnx.TensorProto] = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
-from guardrail.training.exit_graph import EXIT_METADATA, ExitGraphError
+from guardrail.training.exit_graph import EXIT_METADATA, ExitGraphError, ancestors, has_exit
 
 __all__ = ["strip_exits"]
 
@@ -37,26 +37,14 @@ def _inline_else(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
     return flat
 
 
-def _needed(nodes: list[onnx.NodeProto], outputs: list[str]) -> list[onnx.NodeProto]:
-    producer = {o: i for i, nd in enumerate(nodes) for o in nd.output}
-    keep: set[int] = set()
-    stack = list(outputs)
-    while stack:
-        index = producer.get(stack.pop())
-        if index is not None and index not in keep:
-            keep.add(index)
-            stack.extend(name for name in nodes[index].input if name)
-    return [nd for i, nd in enumerate(nodes) if i in keep]
-
-
 def strip_exits(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``model`` without its early exits (module docstring)."""
-    if not any(p.key.startswith(EXIT_METADATA) for p in model.metadata_props):
+    if not has_exit(model):
         raise ExitGraphError("the graph has no early exit to strip")
     g = model.graph
-    nodes = _needed(_inline_else(list(g.node)), [o.name for o in g.output])
-    if any(nd.op_type == "If" for nd in nodes):
-        raise ExitGraphError("an If remains after inlining")
+    flat = _inline_else(list(g.node))
+    needed = ancestors(flat, [o.name for o in g.output])
+    nodes = [nd for nd in flat if nd.output[0] in needed]
     read = {name for nd in nodes for name in nd.input}
     graph = helper.make_graph(
         nodes,
