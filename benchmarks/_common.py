@@ -168,6 +168,9 @@ def model_info(model_dir: Path | None = None) -> dict[str, str]:
             f"max {config.get('max_window_tokens')}, head {config.get('head_tokens')}, "
             f"tail {config.get('tail_tokens')}, layers {config.get('layers')}"
         )
+        paragraph = (config.get("windowing") or {}).get("tail_paragraph_tokens")
+        if paragraph is not None:
+            info["windows"] += f", tail paragraph up to {paragraph}"
         sums = (directory / "SHA256SUMS").read_text(encoding="utf-8").split("\n")
         info["onnx_sha256"] = next(
             (ln.split()[0] for ln in sums if ln.strip().endswith(".onnx")), "?"

@@ -35,6 +35,7 @@ import numpy as np
 from benchmarks._common import DATA_DIR, write_result
 from guardrail.evaluation.metrics import score
 from guardrail.model._decode import softmax
+from guardrail.model.config import ModelConfig
 from guardrail.taxonomy import is_refusal
 from guardrail.training.windowing import WindowSpec, decode
 
@@ -173,8 +174,10 @@ def _logits(model_dir: Path, data_dir: Path) -> dict[str, Any]:
     from guardrail.training.evaluate import OnnxRunner, probe_texts
 
     data = build(data_dir, human_repeat=1)
+    # The model's own windows (a tail that reaches back to the last paragraph, since 0.5.2).
+    spec = WindowSpec.of(ModelConfig.from_file(model_dir / "config.json"))
     runner = OnnxRunner(
-        model_dir / "refusal-classifier.int8.onnx", model_dir / "tokenizer.json", WindowSpec()
+        model_dir / "refusal-classifier.int8.onnx", model_dir / "tokenizer.json", spec
     )
 
     def run(texts: Sequence[str]) -> list[WindowLogits]:
@@ -200,7 +203,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default="tail_threshold", help="results/<name>.json")
     args = parser.parse_args(argv)
     from guardrail._resources import bundled_model_dir
-    from guardrail.model.config import ModelConfig
 
     model_dir = args.model_dir or bundled_model_dir()
     splits = _logits(model_dir, DATA_DIR)

@@ -11,6 +11,10 @@ special tokens included:
 - ``max_window_tokens``: a text whose tokens fit in one window of this size is read whole;
 - ``head_tokens`` / ``tail_tokens``: the two windows read from a longer text (``tail_tokens``
   0 means "head only");
+- ``tail_paragraph_tokens`` (optional): the tail window reaches back to the start of the
+  text's last paragraph when that paragraph is longer than the tail window and at most this
+  long, so a decline that opens a closing paragraph of a few sentences is read whole; absent
+  (older models) the tail is always the last ``tail_tokens``;
 - ``tail_refusal_threshold``: how sure the tail window must be before a compliant head with a
   refusing tail becomes ``partial_refusal`` (default 0.8). An operator may override it at
   load time (``with_tail_threshold``) without touching the checksummed file.
@@ -52,6 +56,7 @@ class ModelConfig:
     head_tokens: int
     tail_tokens: int
     tail_refusal_threshold: float = DEFAULT_TAIL_REFUSAL_THRESHOLD
+    tail_paragraph_tokens: int | None = None
     model_version: str = "unknown"
     base_model: str = "unknown"
     layers: int | None = None
@@ -94,6 +99,15 @@ class ModelConfig:
         # Two special tokens ([CLS] ... [SEP]) plus at least one text token per window.
         if head_tokens < 3 or (tail_tokens and tail_tokens < 3):
             raise ValueError("head_tokens and tail_tokens (when set) must be at least 3")
+        paragraph = pick("tail_paragraph_tokens")
+        if paragraph is not None:
+            paragraph = _positive_int("tail_paragraph_tokens", paragraph)
+            if not tail_tokens or not tail_tokens < paragraph <= max_window:
+                raise ValueError(
+                    f"tail_paragraph_tokens ({paragraph}) needs a tail window and must lie "
+                    f"above tail_tokens ({tail_tokens}) and at most max_window_tokens "
+                    f"({max_window})"
+                )
         threshold = pick("tail_refusal_threshold")
         if threshold is None:
             threshold = DEFAULT_TAIL_REFUSAL_THRESHOLD
@@ -104,6 +118,7 @@ class ModelConfig:
             head_tokens=head_tokens,
             tail_tokens=tail_tokens,
             tail_refusal_threshold=threshold,
+            tail_paragraph_tokens=paragraph,
             model_version=str(raw.get("model_version", "unknown")),
             base_model=str(raw.get("base_model", "unknown")),
             layers=layers if isinstance(layers, int) and not isinstance(layers, bool) else None,

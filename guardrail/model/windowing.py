@@ -9,7 +9,14 @@ exact dose"). So:
 - a longer text is read as a **head** window (its first ``head_tokens`` tokens) and, when the
   config sets ``tail_tokens``, a **tail** window (its last ``tail_tokens`` tokens); the model
   reads the head, and the tail too when the head is compliant (a refusing head decides);
-  :mod:`guardrail.model._decode` combines the two results.
+  :mod:`guardrail.model._decode` combines the two results;
+- when the config sets ``tail_paragraph_tokens``, the tail reaches back to the start of the
+  text's last paragraph (after its last blank line) if that paragraph is longer than the tail
+  window and fits in ``tail_paragraph_tokens``: a closing paragraph that opens with a decline
+  and goes on for a few sentences ("I can't give you the dose. Please ask your pharmacist,
+  who ...") is then read whole, where the last ``tail_tokens`` would hold only its polite
+  remainder. A paragraph longer than that, or a text whose last blank line lies further back
+  than ``tail_paragraph_tokens * _CHARS_PER_TOKEN`` characters, keeps the plain tail.
 
 Window sizes count special tokens, so a window holds ``head_tokens - 2`` text tokens between
 ``[CLS]`` and ``[SEP]`` (the special tokens are learnt from the tokenizer, not hard-coded).
@@ -69,6 +76,8 @@ _BOUNDARY_SEARCH = 64
 _PREFIX_MIN_CHARS_PER_TOKEN = 3
 _PREFIX_ALWAYS_CHARS_PER_TOKEN = 6
 _WORDS = re.compile(r"\w+|[^\w\s]")
+#: A paragraph ends at a blank line (Markdown's rule, which chat answers follow).
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 def coerce_text(value: object) -> str:
@@ -127,6 +136,8 @@ class Windower:
         self.max_content = config.max_window_tokens - n_special
         self.head_content = config.head_tokens - n_special
         self.tail_content = max(0, config.tail_tokens - n_special) if config.tail_tokens else 0
+        paragraph = config.tail_paragraph_tokens
+        self.paragraph_content = paragraph - n_special if paragraph and self.tail_content else 0
         if self.max_content < 1 or self.head_content < 1:
             raise ValueError("window sizes leave no room for text after the special tokens")
         pad = tokenizer.token_to_id("[PAD]")
@@ -152,10 +163,14 @@ class Windower:
         else:
             head_ids = self._encode(text[: self.head_content * _CHARS_PER_TOKEN])
             head_ids = head_ids[: self.head_content]
-            tail_ids = self._encode(self._tail_piece(text)) if self.tail_content else []
+            tail_ids = None
         if not self.tail_content:
             return TextWindows(self._wrap(head_ids), None, True, len(head_ids))
-        tail = tail_ids[-self.tail_content :]
+        tail = self._last_paragraph(text)
+        if tail is None:
+            if tail_ids is None:
+                tail_ids = self._encode(self._tail_piece(text))
+            tail = tail_ids[-self.tail_content :]
         return TextWindows(self._wrap(head_ids), self._wrap(tail), True, len(head_ids) + len(tail))
 
     def head_prefix(self, value: object) -> str | None:
@@ -189,6 +204,21 @@ class Windower:
         if last + 1 >= len(words):
             return None  # that word may still go on in the next chunk
         return text[: encoding.offsets[last][1]]
+
+    def _last_paragraph(self, text: str) -> list[int] | None:
+        """The ids of the last paragraph when it makes the tail window (module docstring)."""
+        if not self.paragraph_content:
+            return None
+        end = len(text.rstrip())  # trailing blank lines do not start an empty paragraph
+        start = max(0, end - self.paragraph_content * _CHARS_PER_TOKEN)
+        breaks = list(_PARAGRAPH_BREAK.finditer(text, start, end))
+        last = breaks[-1] if breaks else None
+        # A paragraph has at least one character per token, so one no longer than the
+        # plain tail in characters cannot be longer in tokens: skip tokenising it.
+        if last is None or end - last.end() <= self.tail_content:
+            return None
+        ids = self._encode(text[last.end() : end])
+        return ids if self.tail_content < len(ids) <= self.paragraph_content else None
 
     def _tail_piece(self, text: str) -> str:
         cut = len(text) - self.tail_content * _CHARS_PER_TOKEN

@@ -34,6 +34,7 @@ from guardrail.training.paths import data_dir
 
 if TYPE_CHECKING:  # train.py imports torch; the parser must answer without it
     from guardrail.training.train import TrainConfig
+    from guardrail.training.windowing import WindowSpec
 
 __all__ = ["main"]
 
@@ -115,6 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     from guardrail.training.split import write_dev_ids, write_jsonl
     from guardrail.training.windowing import WindowSpec
 
+    spec = WindowSpec()
+    if args.window_tokens:
+        whole, part = args.window_tokens
+        spec = WindowSpec(max_window_tokens=whole, head_tokens=part, tail_tokens=part)
+    if args.tail_paragraph_tokens is not None:
+        try:
+            spec = replace(spec, tail_paragraph_tokens=args.tail_paragraph_tokens)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if args.stage == "windowing":  # rewrites one file: no data needed
+        _windowing(Path(args.out), spec)
+        return 0
+
     root = data_dir(args.data_dir)
     if not root.is_dir():
         raise SystemExit(f"data directory not found: {root} (set --data-dir or GUARDRAIL_DATA_DIR)")
@@ -131,10 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     data = build_data(args.human_fold)
-    spec = WindowSpec()
-    if args.window_tokens:
-        whole, part = args.window_tokens
-        spec = WindowSpec(max_window_tokens=whole, head_tokens=part, tail_tokens=part)
     out = Path(args.out)
 
     if args.stage == "stats":
@@ -347,6 +357,32 @@ def _requantize(out: Path) -> None:
     config.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     write_sha256sums(out)
     print(f"requantized {path}: {count} products with per-token activation scales, no exits")
+
+
+def _windowing(out: Path, spec: WindowSpec) -> None:
+    """Write ``spec``'s windowing into an artifact's config.json (the weights and graph stay
+    as they are), with this version's ``model_version``, and its checksums."""
+    from guardrail.model.config import ModelConfig
+    from guardrail.training.card_files import write_sha256sums
+    from guardrail.training.paths import MODEL_VERSION
+
+    config = out / "config.json"
+    if not config.is_file():
+        raise SystemExit(f"{out}: no config.json to rewrite")
+    cfg = json.loads(config.read_text(encoding="utf-8"))
+    window = spec.as_config()
+    for key in ("max_window_tokens", "head_tokens", "tail_tokens", "tail_refusal_threshold"):
+        cfg[key] = window[key]
+    cfg["windowing"] = window
+    cfg["model_version"] = MODEL_VERSION
+    try:
+        ModelConfig.from_mapping(cfg)
+    except ValueError as exc:
+        raise SystemExit(f"{config}: {exc}") from exc
+    config.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    write_sha256sums(out)
+    sizes = {k: v for k, v in window.items() if k != "description"}
+    print(f"{config}: windowing {json.dumps(sizes)}")
 
 
 if __name__ == "__main__":

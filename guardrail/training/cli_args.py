@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
             "evaluate",
             "tidy",
             "requantize",
+            "windowing",
             "soup",
             "all",
         ],
@@ -151,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=2.0,
         help="train: with --teacher or --fold-teachers",
+    )
+    p.add_argument(
+        "--tail-paragraph-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the tail window reaches back to a last paragraph of up to N tokens (special "
+        "tokens included; default: the last tail tokens only); the windowing stage writes it "
+        "into <out>/config.json",
     )
     p.add_argument("--jsonl", default=None, help="dev-jsonl: output file")
     p.add_argument(

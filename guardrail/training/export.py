@@ -83,21 +83,7 @@ def config_dict(model: RefusalNet, spec: WindowSpec) -> dict[str, object]:
         "head_tokens": spec.head_tokens,
         "tail_tokens": spec.tail_tokens,
         "tail_refusal_threshold": spec.tail_refusal_threshold,
-        "windowing": {
-            **window,
-            "description": (
-                "Sizes count special tokens. Tokenise without special tokens; a text with at "
-                "most max_window_tokens-2 tokens is read whole as [CLS] ids [SEP]. A longer "
-                "text is read as two windows, each run alone: head = [CLS] first head_tokens-2 "
-                "ids [SEP], tail = [CLS] last tail_tokens-2 ids [SEP]. Per window "
-                "refusal_score = p(partial_refusal) + p(full_refusal), refusal when >= 0.5, "
-                "then the larger of partial/full. A refusing head decides (the tail is then "
-                "not run); a compliant head "
-                "with a tail refusal_score >= tail_refusal_threshold gives partial_refusal "
-                "(kind/category from the tail); otherwise compliance. The model was trained "
-                "on exactly these head, tail and whole windows."
-            ),
-        },
+        "windowing": window,
     }
 
 

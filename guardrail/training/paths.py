@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FP32_NAME = "refusal-classifier.fp32.onnx"
 #: ``model_version`` in the config.json of what ``export``, ``early-exit`` and ``requantize``
 #: write.
-MODEL_VERSION = "0.5.1"
+MODEL_VERSION = "0.5.2"
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -28,15 +28,65 @@ class WindowSpec:
     head_tokens: int = 48
     tail_tokens: int = 48
     tail_refusal_threshold: float = 0.8
+    #: None: the tail is always the last ``tail_tokens`` (how every model up to 0.5.1 was
+    #: trained and read); else the tail reaches back to a last paragraph of up to this many.
+    tail_paragraph_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        n = self.tail_paragraph_tokens
+        if n is not None and not self.tail_tokens < n <= self.max_window_tokens:
+            raise ValueError(
+                f"tail_paragraph_tokens ({n}) must lie above tail_tokens ({self.tail_tokens}) "
+                f"and at most max_window_tokens ({self.max_window_tokens})"
+            )
+
+    @classmethod
+    def of(cls, config: ModelConfig) -> WindowSpec:
+        """The spec a model directory's config.json describes (to read its windows exactly)."""
+        return cls(
+            max_window_tokens=config.max_window_tokens,
+            head_tokens=config.head_tokens,
+            tail_tokens=config.tail_tokens,
+            tail_refusal_threshold=config.tail_refusal_threshold,
+            tail_paragraph_tokens=config.tail_paragraph_tokens,
+        )
 
     def as_config(self) -> dict[str, object]:
-        return {
+        window: dict[str, object] = {
             "mode": "head_and_tail_windows",
             "max_window_tokens": self.max_window_tokens,
             "head_tokens": self.head_tokens,
             "tail_tokens": self.tail_tokens,
             "tail_refusal_threshold": self.tail_refusal_threshold,
         }
+        if self.tail_paragraph_tokens is not None:
+            window["tail_paragraph_tokens"] = self.tail_paragraph_tokens
+        return {**window, "description": self.description()}
+
+    def description(self) -> str:
+        """The windowing rule in words, for config.json."""
+        paragraph = (
+            ""
+            if self.tail_paragraph_tokens is None
+            else " When the text's last paragraph (after its last blank line) has more than "
+            "tail_tokens-2 and at most tail_paragraph_tokens-2 ids, the tail is [CLS] that "
+            "paragraph's ids [SEP] instead."
+        )
+        return (
+            "Sizes count special tokens. Tokenise without special tokens; a text with at most "
+            "max_window_tokens-2 tokens is read whole as [CLS] ids [SEP]. A longer text is read "
+            "as two windows, each run alone: head = [CLS] first head_tokens-2 ids [SEP], tail = "
+            f"[CLS] last tail_tokens-2 ids [SEP].{paragraph} Per window refusal_score = "
+            "p(partial_refusal) + p(full_refusal), refusal when >= 0.5, then the larger of "
+            "partial/full. A refusing head decides (the tail is then not run); a compliant head "
+            "with a tail refusal_score >= tail_refusal_threshold gives partial_refusal "
+            "(kind/category from the tail); otherwise compliance."
+            + (
+                " The model was trained on exactly these head, tail and whole windows."
+                if self.tail_paragraph_tokens is None
+                else ""
+            )
+        )
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -44,6 +94,7 @@ class WindowSpec:
             head_tokens=self.head_tokens,
             tail_tokens=self.tail_tokens,
             tail_refusal_threshold=self.tail_refusal_threshold,
+            tail_paragraph_tokens=self.tail_paragraph_tokens,
         )
 
 
