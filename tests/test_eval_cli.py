@@ -38,7 +38,9 @@ ROWS = [
 
 class KeywordClassifier:
     model_dir = Path("/keyword")
-    config = SimpleNamespace(model_version="keyword-test", tail_refusal_threshold=0.8)
+    config = SimpleNamespace(
+        model_version="keyword-test", tail_refusal_threshold=0.8, tail_paragraph_tokens=None
+    )
     model_sha256 = "0" * 64
     threads = 1
     int8_weights = "signed"
@@ -195,4 +197,6 @@ def test_eval_with_the_real_model_agrees_with_classify(
     assert [sum(column) for column in zip(*predicted, strict=True)] == [
         verdicts.count(v) for v in ("compliance", "partial_refusal", "full_refusal")
     ]
-    assert report["model"]["sha256"] == RefusalClassifier.load(MODEL_DIR).model_sha256
+    loaded = RefusalClassifier.load(MODEL_DIR)
+    assert report["model"]["sha256"] == loaded.model_sha256
+    assert report["model"]["tail_paragraph_tokens"] == loaded.config.tail_paragraph_tokens

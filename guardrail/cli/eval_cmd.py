@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 "sha256": classifier.model_sha256,
                 "threads": classifier.threads,
                 "tail_threshold": classifier.config.tail_refusal_threshold,
+                "tail_paragraph_tokens": classifier.config.tail_paragraph_tokens,
                 "int8_weights": classifier.int8_weights,
             },
             "classify_seconds": seconds,
