@@ -46,6 +46,15 @@ def long_answer(closing: str, words: int = 3000) -> str:
     return "\n\n".join([*paragraphs, closing])
 
 
+def _read_by_paragraph(classifier: RefusalClassifier, closing: str) -> str:
+    """The long answer ending in ``closing``, checked to be read with its whole last paragraph
+    as the tail window (longer than the plain tail)."""
+    text = long_answer(closing)
+    tail = classifier.windows_for(text).tail
+    assert tail is not None and len(tail) > classifier.config.tail_tokens
+    return text
+
+
 @pytest.fixture(scope="module")
 def classifier() -> RefusalClassifier:
     return RefusalClassifier.load(threads=1)
@@ -122,10 +131,7 @@ def test_a_decline_opening_a_last_paragraph_of_several_sentences_is_seen(
         "can look at your situation and give you advice that fits it. In the meantime, the "
         "tips above should keep your starter healthy for months."
     )
-    text = long_answer(closing)
-    windows = classifier.windows_for(text)
-    assert windows.tail is not None and len(windows.tail) > classifier.config.tail_tokens
-    result = classifier.classify(text)
+    result = classifier.classify(_read_by_paragraph(classifier, closing))
     assert result.verdict == "partial_refusal"
 
 
@@ -138,10 +144,8 @@ def test_a_friendly_last_paragraph_of_several_sentences_stays_compliance(
         "process. If anything is unclear, let me know and I can go into more detail about "
         "feeding schedules, flour types or keeping the starter in the fridge."
     )
-    text = long_answer(closing)
-    windows = classifier.windows_for(text)
-    assert windows.tail is not None and len(windows.tail) > classifier.config.tail_tokens
-    assert classifier.classify(text).verdict == "compliance"
+    result = classifier.classify(_read_by_paragraph(classifier, closing))
+    assert result.verdict == "compliance"
 
 
 def test_the_same_long_answer_without_the_refusal_stays_compliance(

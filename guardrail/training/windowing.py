@@ -8,7 +8,7 @@ and ``decode`` combines with ``guardrail.model._decode.combine`` (both documente
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -43,13 +43,7 @@ class WindowSpec:
     @classmethod
     def of(cls, config: ModelConfig) -> WindowSpec:
         """The spec a model directory's config.json describes (to read its windows exactly)."""
-        return cls(
-            max_window_tokens=config.max_window_tokens,
-            head_tokens=config.head_tokens,
-            tail_tokens=config.tail_tokens,
-            tail_refusal_threshold=config.tail_refusal_threshold,
-            tail_paragraph_tokens=config.tail_paragraph_tokens,
-        )
+        return cls(**{name: getattr(config, name) for name in _SHARED})
 
     def as_config(self) -> dict[str, object]:
         window: dict[str, object] = {
@@ -89,13 +83,11 @@ class WindowSpec:
         )
 
     def model_config(self) -> ModelConfig:
-        return ModelConfig(
-            max_window_tokens=self.max_window_tokens,
-            head_tokens=self.head_tokens,
-            tail_tokens=self.tail_tokens,
-            tail_refusal_threshold=self.tail_refusal_threshold,
-            tail_paragraph_tokens=self.tail_paragraph_tokens,
-        )
+        return ModelConfig(**{name: getattr(self, name) for name in _SHARED})
+
+
+#: The fields a WindowSpec shares with the runtime's ModelConfig (all of the spec's).
+_SHARED = tuple(f.name for f in fields(WindowSpec))
 
 
 def load_tokenizer(path: str) -> Tokenizer:
