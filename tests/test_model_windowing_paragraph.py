@@ -57,6 +57,12 @@ def test_trailing_blank_lines_do_not_make_an_empty_last_paragraph(windower: Wind
     assert plan.tail == (CLS, *ids(30, 38), SEP)
 
 
+def test_crlf_line_ends_make_a_blank_line_too(windower: Windower) -> None:
+    """A text sent with Windows line ends finds its last paragraph the same way."""
+    plan = windower.windows_for(f"{words(0, 30)}\r\n\r\n{words(30, 38)}\r\n")
+    assert plan.tail == (CLS, *ids(30, 38), SEP)
+
+
 def test_a_single_line_break_does_not_end_a_paragraph(windower: Windower) -> None:
     """A list item per line is one paragraph; without a blank line the plain tail holds."""
     plan = windower.windows_for(f"{words(0, 30)}\n{words(30, 38)}")

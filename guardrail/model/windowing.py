@@ -76,8 +76,9 @@ _BOUNDARY_SEARCH = 64
 _PREFIX_MIN_CHARS_PER_TOKEN = 3
 _PREFIX_ALWAYS_CHARS_PER_TOKEN = 6
 _WORDS = re.compile(r"\w+|[^\w\s]")
-#: A paragraph ends at a blank line (Markdown's rule, which chat answers follow).
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+#: A paragraph ends at a blank line (Markdown's rule, which chat answers follow); a line
+#: holding only spaces, tabs or the CR of a CRLF line end is blank too.
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n")
 
 
 def coerce_text(value: object) -> str:
