@@ -34,6 +34,7 @@ from guardrail.taxonomy import CATEGORIES, REFUSAL_KINDS, VERDICTS
 __all__ = [
     "DEFAULT_TAIL_REFUSAL_THRESHOLD",
     "ModelConfig",
+    "check_tail_paragraph",
     "check_tail_threshold",
     "with_tail_threshold",
 ]
@@ -101,13 +102,7 @@ class ModelConfig:
             raise ValueError("head_tokens and tail_tokens (when set) must be at least 3")
         paragraph = pick("tail_paragraph_tokens")
         if paragraph is not None:
-            paragraph = _positive_int("tail_paragraph_tokens", paragraph)
-            if not tail_tokens or not tail_tokens < paragraph <= max_window:
-                raise ValueError(
-                    f"tail_paragraph_tokens ({paragraph}) needs a tail window and must lie "
-                    f"above tail_tokens ({tail_tokens}) and at most max_window_tokens "
-                    f"({max_window})"
-                )
+            paragraph = check_tail_paragraph(paragraph, tail_tokens, max_window)
         threshold = pick("tail_refusal_threshold")
         if threshold is None:
             threshold = DEFAULT_TAIL_REFUSAL_THRESHOLD
@@ -124,6 +119,17 @@ class ModelConfig:
             layers=layers if isinstance(layers, int) and not isinstance(layers, bool) else None,
             quantization=None if raw.get("quantization") is None else str(raw["quantization"]),
         )
+
+
+def check_tail_paragraph(value: Any, tail_tokens: int, max_window_tokens: int) -> int:
+    """``value`` as ``tail_paragraph_tokens`` for these window sizes; ValueError otherwise."""
+    paragraph = _positive_int("tail_paragraph_tokens", value)
+    if not tail_tokens or not tail_tokens < paragraph <= max_window_tokens:
+        raise ValueError(
+            f"tail_paragraph_tokens ({paragraph}) needs a tail window and must lie above "
+            f"tail_tokens ({tail_tokens}) and at most max_window_tokens ({max_window_tokens})"
+        )
+    return paragraph
 
 
 def check_tail_threshold(value: Any, name: str) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from guardrail.model._decode import combine, softmax
-from guardrail.model.config import ModelConfig
+from guardrail.model.config import ModelConfig, check_tail_paragraph
 from guardrail.model.windowing import Windower
 
 __all__ = ["WindowSpec", "decode", "load_tokenizer", "windows"]
@@ -33,11 +33,9 @@ class WindowSpec:
     tail_paragraph_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        n = self.tail_paragraph_tokens
-        if n is not None and not self.tail_tokens < n <= self.max_window_tokens:
-            raise ValueError(
-                f"tail_paragraph_tokens ({n}) must lie above tail_tokens ({self.tail_tokens}) "
-                f"and at most max_window_tokens ({self.max_window_tokens})"
+        if self.tail_paragraph_tokens is not None:  # the runtime's check, at construction
+            check_tail_paragraph(
+                self.tail_paragraph_tokens, self.tail_tokens, self.max_window_tokens
             )
 
     @classmethod
